@@ -1,0 +1,174 @@
+import { BigDecimal, Config as EffectConfig, Context, Data, Effect, Either, Layer, LogLevel, Option } from "effect"
+import * as S from "./config/Setting.js"
+
+export type PriceOverrides = Readonly<Record<string, { readonly prompt: string; readonly completion: string; readonly request?: string }>>
+
+const isPriceOverrides = (u: unknown): u is PriceOverrides =>
+  typeof u === "object" && u !== null && !Array.isArray(u) &&
+  Object.values(u).every((p) =>
+    typeof p === "object" && p !== null &&
+    ["prompt", "completion"].every((k) => typeof (p as Record<string, unknown>)[k] === "string" &&
+      /^\d+(\.\d+)?$/.test((p as Record<string, string>)[k]!))
+  )
+
+const logLevels = ["all", "trace", "debug", "info", "warning", "error", "fatal", "none"] as const
+
+/** Every environment variable of DESIGN.md, with the parser that states its expected form. */
+const settings = {
+  apiKey: S.optional("OPENROUTER_API_KEY", S.secret()),
+  baseUrl: S.withDefault("OPENROUTER_BASE_URL", S.url(["http:", "https:"]), "https://openrouter.ai/api/v1"),
+  defaultModel: S.withDefault("OPENROUTER_DEFAULT_MODEL", S.text, "openai/gpt-4o-mini"),
+  fallbackModels: S.withDefault("OPENROUTER_FALLBACK_MODELS", S.list, []),
+  allowedModels: S.withDefault("OPENROUTER_ALLOWED_MODELS", S.list, []),
+  temperature: S.withDefault("OPENROUTER_TEMPERATURE", S.decimalNumber(0, 2), 0.7),
+  maxTokens: S.withDefault("OPENROUTER_MAX_TOKENS", S.integer(16, 1_000_000), 500),
+  timeoutMs: S.withDefault("OPENROUTER_TIMEOUT_MS", S.integer(1, 3_600_000), 60_000),
+  appUrl: S.optional("OPENROUTER_APP_URL", S.url(["http:", "https:"])),
+  appTitle: S.optional("OPENROUTER_APP_TITLE", S.text),
+  maxRetries: S.withDefault("LLM_MAX_RETRIES", S.integer(0, 10), 3),
+  retryBaseMs: S.withDefault("LLM_RETRY_BASE_MS", S.integer(1, 600_000), 1_000),
+  retryMaxWaitMs: S.withDefault("LLM_RETRY_MAX_WAIT_MS", S.integer(0, 3_600_000), 60_000),
+  rateLimitRequests: S.withDefault("LLM_RATE_LIMIT_REQUESTS", S.integer(1, 1_000_000), 60),
+  rateLimitWindowMs: S.withDefault("LLM_RATE_LIMIT_WINDOW_MS", S.integer(1, 86_400_000), 60_000),
+  maxConcurrency: S.withDefault("LLM_MAX_CONCURRENCY", S.integer(1, 10_000), 8),
+  queueMax: S.withDefault("LLM_QUEUE_MAX", S.integer(0, 1_000_000), 1_000),
+  rateLimitReplicas: S.withDefault("LLM_RATE_LIMIT_FALLBACK_REPLICAS", S.integer(1, 1_000), 2),
+  circuitThreshold: S.withDefault("LLM_CIRCUIT_THRESHOLD", S.integer(1, 1_000), 5),
+  circuitCooldownMs: S.withDefault("LLM_CIRCUIT_COOLDOWN_MS", S.integer(1, 3_600_000), 30_000),
+  aiEnabled: S.withDefault("AI_ENABLED", S.boolean, true),
+  databaseUrl: S.optional("DATABASE_URL", S.secret(S.url(["postgres:", "postgresql:"]))),
+  dataDir: S.withDefault("DATA_DIR", S.text, "./.data"),
+  redisUrl: S.optional("REDIS_URL", S.secret(S.url(["redis:", "rediss:"]))),
+  host: S.withDefault("HOST", S.text, "127.0.0.1"),
+  port: S.withDefault("PORT", S.integer(0, 65_535), 8080),
+  apiToken: S.optional("API_TOKEN", S.secret()),
+  maxInputBytes: S.withDefault("MAX_INPUT_BYTES", S.integer(1_024, 1_073_741_824), 2_097_152),
+  shutdownGraceMs: S.withDefault("SHUTDOWN_GRACE_MS", S.integer(0, 600_000), 10_000),
+  alertDailyUsd: S.optional("COST_ALERT_DAILY_USD", S.positiveDecimal),
+  alertMonthlyUsd: S.optional("COST_ALERT_MONTHLY_USD", S.positiveDecimal),
+  alertLevels: S.withDefault("COST_ALERT_LEVELS", S.decimalList, ["0.5", "0.8", "1.0"].map(BigDecimal.unsafeFromString)),
+  alertRecipients: S.withDefault("COST_ALERT_RECIPIENTS", S.list, []),
+  alertFrom: S.optional("ALERT_FROM", S.text),
+  smtpUrl: S.optional("SMTP_URL", S.secret(S.url(["smtp:", "smtps:"]))),
+  webhookUrl: S.optional("ALERT_WEBHOOK_URL", S.secret(S.url(["http:", "https:"]))),
+  alertIntervalMs: S.withDefault("COST_ALERT_INTERVAL_MS", S.integer(100, 86_400_000), 300_000),
+  hardLimitMonthlyUsd: S.optional("COST_HARD_LIMIT_MONTHLY_USD", S.positiveDecimal),
+  hardLimitDailyUsd: S.optional("COST_HARD_LIMIT_DAILY_USD", S.positiveDecimal),
+  pricingRefreshMs: S.withDefault("PRICING_REFRESH_MS", S.integer(1_000, 86_400_000), 3_600_000),
+  pricingOverrides: S.withDefault(
+    "PRICING_OVERRIDES",
+    S.json(isPriceOverrides, `a JSON object such as {"model/id":{"prompt":"0.00000015","completion":"0.0000006"}}`),
+    {}
+  ),
+  summaryLanguage: S.optional("SUMMARY_LANGUAGE", S.text),
+  summaryInputBudgetTokens: S.withDefault("SUMMARY_INPUT_BUDGET_TOKENS", S.integer(256, 2_000_000), 12_000),
+  summaryLargeChange: S.withDefault("SUMMARY_LARGE_CHANGE", S.oneOf("split", "truncate"), "split"),
+  summaryCacheTtlMs: S.withDefault("SUMMARY_CACHE_TTL_MS", S.integer(0, 31_536_000_000), 604_800_000),
+  logLevel: S.withDefault("LOG_LEVEL", S.oneOf(...logLevels), "info"),
+  logFormat: S.withDefault("LOG_FORMAT", S.oneOf("json", "pretty"), "json")
+} as const
+
+type Settings = typeof settings
+type Values = { readonly [K in keyof Settings]: Settings[K] extends S.Setting<infer A> ? A : never }
+
+const loopback = (host: string) => host === "localhost" || host === "::1" || /^127\./.test(host)
+
+const shape = (v: Values) => ({
+  openrouter: {
+    apiKey: v.apiKey,
+    baseUrl: v.baseUrl,
+    defaultModel: v.defaultModel,
+    fallbackModels: v.fallbackModels,
+    allowedModels: v.allowedModels.length > 0 ? v.allowedModels : [v.defaultModel, ...v.fallbackModels],
+    temperature: v.temperature,
+    maxTokens: v.maxTokens,
+    timeoutMs: v.timeoutMs,
+    appUrl: v.appUrl,
+    appTitle: v.appTitle
+  },
+  llm: {
+    aiEnabled: v.aiEnabled,
+    maxRetries: v.maxRetries,
+    retryBaseMs: v.retryBaseMs,
+    retryMaxWaitMs: v.retryMaxWaitMs,
+    circuitThreshold: v.circuitThreshold,
+    circuitCooldownMs: v.circuitCooldownMs
+  },
+  rateLimit: {
+    requests: v.rateLimitRequests,
+    windowMs: v.rateLimitWindowMs,
+    maxConcurrency: v.maxConcurrency,
+    queueMax: v.queueMax,
+    redisUrl: v.redisUrl,
+    fallbackReplicas: v.rateLimitReplicas
+  },
+  database: { url: v.databaseUrl, dataDir: v.dataDir },
+  server: {
+    host: v.host,
+    port: v.port,
+    apiToken: v.apiToken,
+    maxInputBytes: v.maxInputBytes,
+    shutdownGraceMs: v.shutdownGraceMs
+  },
+  budget: {
+    alertDailyUsd: v.alertDailyUsd,
+    alertMonthlyUsd: v.alertMonthlyUsd,
+    alertLevels: v.alertLevels,
+    alertIntervalMs: v.alertIntervalMs,
+    hardLimitDailyUsd: v.hardLimitDailyUsd,
+    hardLimitMonthlyUsd: v.hardLimitMonthlyUsd
+  },
+  alerts: { recipients: v.alertRecipients, from: v.alertFrom, smtpUrl: v.smtpUrl, webhookUrl: v.webhookUrl },
+  pricing: { refreshMs: v.pricingRefreshMs, overrides: v.pricingOverrides },
+  summary: {
+    language: v.summaryLanguage,
+    inputBudgetTokens: v.summaryInputBudgetTokens,
+    largeChange: v.summaryLargeChange,
+    cacheTtlMs: v.summaryCacheTtlMs
+  },
+  log: { level: LogLevel.fromLiteral(capitalize(v.logLevel)), format: v.logFormat }
+})
+
+const capitalize = <L extends string>(s: L) => (s.charAt(0).toUpperCase() + s.slice(1)) as Capitalize<L>
+
+export type AppConfig = ReturnType<typeof shape>
+
+/** Raised once at start with every bad variable, so an operator fixes them all in one go. */
+export class ConfigInvalid extends Data.TaggedError("ConfigInvalid")<{ readonly problems: ReadonlyArray<string> }> {
+  override get message() {
+    return `Invalid configuration (${this.problems.length} problem${this.problems.length === 1 ? "" : "s"}):\n` +
+      this.problems.map((p) => `  - ${p}`).join("\n")
+  }
+}
+
+const crossChecks = (v: Values): ReadonlyArray<string> => [
+  ...(!loopback(v.host) && Option.isNone(v.apiToken)
+    ? [`API_TOKEN: required when HOST is not a loopback address (HOST is "${v.host}"): expected a bearer token`]
+    : []),
+  ...(v.allowedModels.length > 0 && !v.allowedModels.includes(v.defaultModel)
+    ? [`OPENROUTER_ALLOWED_MODELS: does not contain OPENROUTER_DEFAULT_MODEL "${v.defaultModel}": expected a list that includes it`]
+    : [])
+]
+
+/** Decodes every setting at once; reading the environment happens here and nowhere else. */
+export const load: Effect.Effect<AppConfig, ConfigInvalid> = Effect.gen(function*() {
+  const keys = Object.keys(settings) as Array<keyof Settings>
+  const raws = yield* EffectConfig.all(keys.map((k) => settings[k].raw)).pipe(
+    Effect.mapError((e) => new ConfigInvalid({ problems: [String(e)] }))
+  )
+  const problems: Array<string> = []
+  const values: Record<string, unknown> = {}
+  keys.forEach((key, i) => {
+    const setting = settings[key] as S.Setting<unknown>
+    Either.match(setting.decode(raws[i]!), {
+      onLeft: (problem) => problems.push(`${setting.name}: ${problem}`),
+      onRight: (value) => (values[key] = value)
+    })
+  })
+  if (problems.length === 0) problems.push(...crossChecks(values as Values))
+  return problems.length > 0 ? yield* new ConfigInvalid({ problems }) : shape(values as Values)
+})
+
+export class Config extends Context.Tag("Config")<Config, AppConfig>() {
+  static readonly layer = Layer.effect(Config, load)
+}

@@ -1,0 +1,95 @@
+import { BigDecimal, Config as EffectConfig, Either, Option, Redacted } from "effect"
+
+/**
+ * One environment variable: its name, how to parse its text, and its default. Parsing is done by
+ * hand rather than with `Config.number` & co. so that every bad variable is reported in one run,
+ * each with the value's problem and the expected form.
+ */
+export interface Setting<A> {
+  readonly name: string
+  readonly raw: EffectConfig.Config<Option.Option<string>>
+  readonly decode: (raw: Option.Option<string>) => Either.Either<A, string>
+}
+
+type Parse<A> = (text: string) => Either.Either<A, string>
+
+const make = <A>(name: string, parse: Parse<A>, fallback: () => Either.Either<A, string>): Setting<A> => ({
+  name,
+  raw: EffectConfig.option(EffectConfig.string(name)),
+  decode: (raw) => {
+    const text = Option.map(raw, (s) => s.trim())
+    return Option.isSome(text) && text.value !== "" ? parse(text.value) : fallback()
+  }
+})
+
+/** A setting with a default. */
+export const withDefault = <A>(name: string, parse: Parse<A>, value: A): Setting<A> =>
+  make(name, parse, () => Either.right(value))
+
+/** A setting that may be absent. */
+export const optional = <A>(name: string, parse: Parse<A>): Setting<Option.Option<A>> =>
+  make(name, (s) => Either.map(parse(s), Option.some), () => Either.right(Option.none()))
+
+const invalid = (text: string, expected: string) => Either.left(`got "${text}": expected ${expected}`)
+
+export const integer = (min: number, max: number): Parse<number> => (text) => {
+  const n = /^-?\d+$/.test(text) ? Number(text) : Number.NaN
+  return Number.isSafeInteger(n) && n >= min && n <= max
+    ? Either.right(n)
+    : invalid(text, max === Number.MAX_SAFE_INTEGER ? `a whole number >= ${min}` : `a whole number from ${min} to ${max}`)
+}
+
+export const decimalNumber = (min: number, max: number): Parse<number> => (text) => {
+  const n = /^-?(\d+\.?\d*|\.\d+)$/.test(text) ? Number(text) : Number.NaN
+  return Number.isFinite(n) && n >= min && n <= max ? Either.right(n) : invalid(text, `a number from ${min} to ${max}`)
+}
+
+/** Money and fractions: exact decimals, never floats. */
+export const positiveDecimal: Parse<BigDecimal.BigDecimal> = (text) =>
+  Option.match(/^\d+(\.\d+)?$/.test(text) ? BigDecimal.fromString(text) : Option.none(), {
+    onNone: () => invalid(text, "a positive decimal number such as 25 or 12.50"),
+    onSome: (d) => (BigDecimal.isPositive(d) ? Either.right(BigDecimal.normalize(d)) : invalid(text, "a number above 0"))
+  })
+
+export const decimalList: Parse<ReadonlyArray<BigDecimal.BigDecimal>> = (text) => {
+  const parts = text.split(",").map((s) => s.trim())
+  const parsed = parts.map(positiveDecimal)
+  return parsed.every(Either.isRight)
+    ? Either.right(parsed.map((p) => (p as Either.Right<string, BigDecimal.BigDecimal>).right))
+    : invalid(text, "a comma-separated list of positive decimals such as 0.5,0.8,1.0")
+}
+
+export const boolean: Parse<boolean> = (text) => {
+  const t = text.toLowerCase()
+  if (["true", "1", "yes", "on"].includes(t)) return Either.right(true)
+  if (["false", "0", "no", "off"].includes(t)) return Either.right(false)
+  return invalid(text, "true or false")
+}
+
+export const text: Parse<string> = (s) => Either.right(s)
+
+export const list: Parse<ReadonlyArray<string>> = (s) =>
+  Either.right(s.split(",").map((x) => x.trim()).filter((x) => x !== ""))
+
+export const oneOf = <const L extends string>(...values: ReadonlyArray<L>): Parse<L> => (s) =>
+  values.includes(s as L) ? Either.right(s as L) : invalid(s, `one of ${values.join(", ")}`)
+
+export const url = (protocols: ReadonlyArray<string>): Parse<string> => (s) => {
+  const parsed = URL.canParse(s) ? new URL(s) : undefined
+  return parsed !== undefined && protocols.includes(parsed.protocol)
+    ? Either.right(s.replace(/\/+$/, ""))
+    : invalid(s, `a URL starting with ${protocols.map((p) => `${p}//`).join(" or ")}`)
+}
+
+/** Secrets never echo their value back in an error message. */
+export const secret = (parse: Parse<string> = text): Parse<Redacted.Redacted<string>> => (s) =>
+  Either.mapBoth(parse(s), {
+    onLeft: (problem) => problem.replace(/^got "[^"]*"/, "got a value that is not valid"),
+    onRight: Redacted.make
+  })
+
+export const json = <A>(guard: (u: unknown) => u is A, expected: string): Parse<A> => (s) =>
+  Either.flatMap(
+    Either.try({ try: () => JSON.parse(s) as unknown, catch: () => `got "${s}": expected ${expected}` }),
+    (u) => (guard(u) ? Either.right(u) : invalid(s, expected))
+  )

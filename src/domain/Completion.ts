@@ -1,0 +1,61 @@
+import type { BigDecimal, Option } from "effect"
+import type { LlmError } from "./LlmError.js"
+
+export interface ChatMessage {
+  readonly role: "system" | "user" | "assistant"
+  readonly content: string
+}
+
+/** What a caller asks of the model; unset fields take the configured defaults. */
+export interface CompletionRequest {
+  readonly messages: ReadonlyArray<ChatMessage>
+  readonly model?: string
+  readonly temperature?: number
+  readonly maxTokens?: number
+  readonly fallbackModels?: ReadonlyArray<string>
+  /** Why the call is made (`summary`, `summary-part`, ...); stored on its ledger row. */
+  readonly purpose?: string
+}
+
+/** A prompt alone is the common case; it becomes one user message. */
+export const fromPrompt = (prompt: string, options: Omit<CompletionRequest, "messages"> = {}): CompletionRequest => ({
+  ...options,
+  messages: [{ role: "user", content: prompt }]
+})
+
+export type CostSource = "provider" | "pricing" | "unknown"
+
+/** Tokens and cost of one upstream response. An unknown cost is `None`, never zero. */
+export interface Usage {
+  readonly promptTokens: number
+  readonly completionTokens: number
+  readonly totalTokens: number
+  readonly cachedPromptTokens: number
+  readonly costUsd: Option.Option<BigDecimal.BigDecimal>
+  readonly costSource: CostSource
+}
+
+export type FinishReason = "stop" | "length" | "tool_calls" | "content_filter" | "error" | "unknown"
+
+export interface CompletionSuccess {
+  readonly status: "success"
+  readonly text: string
+  readonly finishReason: FinishReason
+  /** The model that served, which differs from the requested one when a fallback model answered. */
+  readonly model: string
+  readonly provider: string | null
+  readonly requestId: string | null
+  readonly usage: Usage
+  readonly latencyMs: number
+  readonly attempts: number
+}
+
+export interface CompletionFailure {
+  readonly status: "error"
+  readonly error: LlmError
+  readonly latencyMs: number
+  readonly attempts: number
+}
+
+/** The seed's `CompletionResult`: the text with its metadata, or the error status. */
+export type CompletionResult = CompletionSuccess | CompletionFailure
