@@ -3,8 +3,13 @@ import { Effect } from "effect"
 
 /**
  * One row per (budget, period, level): the unique key is the claim that makes an alert go out
- * once across restarts and replicas; `sent_at` stays NULL until a channel accepted it, so a failed
- * send is retried on later runs.
+ * once across restarts and replicas; `sent_at` stays NULL until every channel accepted it, so a
+ * failed send is retried on later runs. `locked_until` is the lease a monitor takes on a row while
+ * it sends, so two replicas never send the same alert at once; `delivered` lists the channels that
+ * already accepted it, so a retry after a partial failure does not repeat them.
+ *
+ * `budget_reservations` holds the hard cap's in-flight worst-case costs, decided under an
+ * advisory lock so replicas share one cap.
  */
 export default Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
@@ -19,6 +24,8 @@ export default Effect.gen(function*() {
       sent_at TIMESTAMPTZ,
       attempts INTEGER NOT NULL DEFAULT 0,
       last_error TEXT,
+      locked_until TIMESTAMPTZ,
+      delivered TEXT NOT NULL DEFAULT '',
       PRIMARY KEY (budget, period, level)
     )`
   yield* sql`

@@ -1,0 +1,8 @@
+import { HttpApi, OpenApi } from "@effect/platform"
+import { HealthApi } from "./HealthApi.js"
+
+export class Api extends HttpApi.make("policy-summarizer")
+  .add(HealthApi)
+  .annotate(OpenApi.Title, "policy-summarizer")
+  .annotate(OpenApi.Description, "Plain-language summaries of policy changes, with an exact cost ledger.")
+{}

@@ -1,0 +1,220 @@
+import { Array as Arr, BigDecimal, Clock, Context, Duration, Effect, Either, Exit, Layer, Metric, Option, Ref } from "effect"
+import { BudgetGuard } from "../budget/BudgetGuard.js"
+import { Config } from "../Config.js"
+import type { CompletionRequest, CompletionResult, CompletionSuccess, CostSource, Usage } from "../domain/Completion.js"
+import type { LlmError, UpstreamError } from "../domain/LlmError.js"
+import { AiDisabled, isTransient } from "../domain/LlmError.js"
+import type { UsageRecord } from "../domain/UsageRecord.js"
+import { Pricing } from "../usage/Pricing.js"
+import { UsageRepo } from "../usage/UsageRepo.js"
+import { CircuitBreaker } from "./CircuitBreaker.js"
+import type { KeyInfo, ProviderAnswer, ProviderRequest, ProviderUsage } from "./CompletionProvider.js"
+import { CompletionProvider } from "./CompletionProvider.js"
+import { RateLimiter } from "./RateLimiter.js"
+import { retryPolicy } from "./RetryPolicy.js"
+
+export interface UpstreamHealth {
+  readonly ok: boolean
+  readonly detail: string
+  readonly key: Option.Option<KeyInfo>
+}
+
+const upstreamCalls = Metric.counter("llm_upstream_calls_total", { description: "Upstream attempts by result" })
+const retries = Metric.counter("llm_retries_total", { description: "Upstream attempts that were retries" })
+const tokens = Metric.counter("llm_tokens_total", { description: "Tokens reported by upstream" })
+// Approximate, for dashboards: the ledger holds the exact decimal.
+const costUsd = Metric.counter("llm_cost_usd_total", { description: "Cost reported or priced, USD" })
+
+const errorCode = (error: UpstreamError) => error.code ?? error._tag
+
+/** Prompt tokens are estimated generously (3 characters a token) so the reservation is a ceiling. */
+const estimatePromptTokens = (request: ProviderRequest) =>
+  request.messages.reduce((n, m) => n + Math.ceil(m.content.length / 3) + 4, 0)
+
+export const make = Effect.gen(function*() {
+  const config = yield* Config
+  const provider = yield* CompletionProvider
+  const limiter = yield* RateLimiter
+  const circuit = yield* CircuitBreaker
+  const budget = yield* BudgetGuard
+  const ledger = yield* UsageRepo
+  const pricing = yield* Pricing
+  const { openrouter, llm } = config
+  const schedule = retryPolicy(llm)
+
+  const resolve = (request: CompletionRequest): ProviderRequest => ({
+    messages: request.messages,
+    model: request.model ?? openrouter.defaultModel,
+    fallbackModels: request.fallbackModels ?? openrouter.fallbackModels,
+    temperature: request.temperature ?? openrouter.temperature,
+    maxTokens: request.maxTokens ?? openrouter.maxTokens
+  })
+
+  const priced = (model: string, usage: ProviderUsage): Effect.Effect<Usage> =>
+    Option.match(usage.costUsd, {
+      onSome: (cost) => Effect.succeed({ ...usage, costUsd: Option.some(cost), costSource: "provider" as CostSource }),
+      onNone: () =>
+        Effect.map(pricing.costOf(model, usage), (cost) => ({
+          ...usage,
+          costUsd: cost,
+          costSource: (Option.isSome(cost) ? "pricing" : "unknown") as CostSource
+        }))
+    })
+
+  const worstCase = (request: ProviderRequest) =>
+    Effect.map(
+      Effect.forEach([request.model, ...request.fallbackModels], pricing.priceOf),
+      (prices) => {
+        const promptTokens = BigDecimal.fromBigInt(BigInt(estimatePromptTokens(request)))
+        const maxTokens = BigDecimal.fromBigInt(BigInt(request.maxTokens))
+        const costs = Arr.getSomes(prices).map((p) =>
+          BigDecimal.sum(BigDecimal.sum(BigDecimal.multiply(promptTokens, p.prompt), BigDecimal.multiply(maxTokens, p.completion)), p.request)
+        )
+        return costs.reduce((a, b) => BigDecimal.max(a, b), BigDecimal.fromBigInt(0n))
+      }
+    )
+
+  const row = (fields: Omit<UsageRecord, "id" | "createdAt">) =>
+    Effect.map(Clock.currentTimeMillis, (now): UsageRecord => ({ ...fields, id: crypto.randomUUID(), createdAt: new Date(now) }))
+
+  const recordAnswer = (purpose: string | null, attempt: number, latencyMs: number, answer: ProviderAnswer) =>
+    Effect.gen(function*() {
+      const usage = yield* priced(answer.model, answer.usage)
+      yield* ledger.record(yield* row({
+        model: answer.model,
+        provider: answer.provider,
+        promptTokens: usage.promptTokens,
+        completionTokens: usage.completionTokens,
+        totalTokens: usage.totalTokens,
+        costUsd: usage.costUsd,
+        costSource: usage.costSource,
+        requestId: answer.requestId,
+        status: "success",
+        errorCode: null,
+        attempt,
+        latencyMs,
+        purpose
+      }))
+      yield* Metric.increment(Metric.tagged(upstreamCalls, "result", "success"))
+      yield* Metric.incrementBy(Metric.tagged(tokens, "kind", "prompt"), usage.promptTokens)
+      yield* Metric.incrementBy(Metric.tagged(tokens, "kind", "completion"), usage.completionTokens)
+      if (Option.isSome(usage.costUsd)) yield* Metric.incrementBy(costUsd, BigDecimal.unsafeToNumber(usage.costUsd.value))
+      return usage
+    })
+
+  const recordFailure = (request: ProviderRequest, purpose: string | null, attempt: number, latencyMs: number, error: UpstreamError | "interrupted") =>
+    Effect.gen(function*() {
+      const billed = error === "interrupted" ? undefined : error.usage
+      const usage = billed === undefined ? undefined : yield* priced(error === "interrupted" ? request.model : error.model ?? request.model, billed)
+      yield* ledger.record(yield* row({
+        model: request.model,
+        provider: error === "interrupted" ? null : error.provider ?? null,
+        promptTokens: usage?.promptTokens ?? 0,
+        completionTokens: usage?.completionTokens ?? 0,
+        totalTokens: usage?.totalTokens ?? 0,
+        // A failed attempt with no usage in its response was not billed: its cost is known, zero.
+        costUsd: usage === undefined ? Option.some(BigDecimal.fromBigInt(0n)) : usage.costUsd,
+        costSource: usage === undefined ? "provider" : usage.costSource,
+        requestId: error === "interrupted" ? null : error.generationId ?? null,
+        status: "error",
+        errorCode: error === "interrupted" ? "interrupted" : errorCode(error),
+        attempt,
+        latencyMs,
+        purpose
+      }))
+      yield* Metric.increment(Metric.tagged(upstreamCalls, "result", error === "interrupted" ? "interrupted" : error._tag))
+    })
+
+  /** One attempt: guarded, limited, recorded; the reservation is released once the row is durable. */
+  const attemptOnce = (request: ProviderRequest, purpose: string | null, counter: Ref.Ref<number>) =>
+    circuit.guard(Effect.gen(function*() {
+      const reservation = yield* budget.reserve(yield* worstCase(request))
+      const attempt = yield* Ref.updateAndGet(counter, (n) => n + 1)
+      if (attempt > 1) yield* Metric.increment(retries)
+      const startedAt = yield* Clock.currentTimeMillis
+      const elapsed = Effect.map(Clock.currentTimeMillis, (now) => now - startedAt)
+      const exit = yield* limiter.withPermit(
+        Effect.exit(provider.complete(request)).pipe(
+          Effect.onInterrupt(() => Effect.flatMap(elapsed, (ms) => recordFailure(request, purpose, attempt, ms, "interrupted")))
+        )
+      ).pipe(Effect.ensuring(budget.release(reservation)))
+      const latencyMs = yield* elapsed
+      if (Exit.isSuccess(exit)) {
+        yield* Effect.all([circuit.recordSuccess, limiter.resume], { discard: true })
+        const usage = yield* recordAnswer(purpose, attempt, latencyMs, exit.value)
+        return { answer: exit.value, usage }
+      }
+      const error = yield* Exit.match(exit, {
+        onSuccess: () => Effect.die("unreachable"),
+        onFailure: (cause) => Effect.flip(Effect.failCause(cause))
+      })
+      yield* recordFailure(request, purpose, attempt, latencyMs, error)
+      yield* isTransient(error) ? circuit.recordTransientFailure : circuit.recordSuccess
+      const resetAt = error._tag === "UpstreamRateLimited" && error.rateLimit?.remaining === 0 ? error.rateLimit.resetAtMs : undefined
+      if (resetAt !== undefined) yield* limiter.pause(resetAt, `429 from ${error.provider ?? "upstream"}`)
+      return yield* Effect.fail(error)
+    }))
+
+  const run = (request: CompletionRequest): Effect.Effect<CompletionResult> =>
+    Effect.gen(function*() {
+      const startedAt = yield* Clock.currentTimeMillis
+      const counter = yield* Ref.make(0)
+      const resolved = resolve(request)
+      const purpose = request.purpose ?? null
+      const guard: Effect.Effect<void, LlmError> = !llm.aiEnabled
+        ? Effect.fail(new AiDisabled({ reason: "ai_disabled" }))
+        : Option.isNone(openrouter.apiKey)
+        ? Effect.fail(new AiDisabled({ reason: "no_api_key" }))
+        : Effect.void
+      const outcome = yield* Effect.either(guard.pipe(
+        Effect.zipRight(Effect.retry(attemptOnce(resolved, purpose, counter), schedule))
+      ))
+      const latencyMs = (yield* Clock.currentTimeMillis) - startedAt
+      const attempts = yield* Ref.get(counter)
+      return Either.match(outcome, {
+        onRight: ({ answer, usage }): CompletionResult => ({
+          status: "success",
+          text: answer.text,
+          finishReason: answer.finishReason,
+          model: answer.model,
+          provider: answer.provider,
+          requestId: answer.requestId,
+          usage,
+          latencyMs,
+          attempts
+        }),
+        onLeft: (error): CompletionResult => ({ status: "error", error, latencyMs, attempts })
+      })
+    }).pipe(Effect.withSpan("LlmClient.generateCompletion"))
+
+  const generateCompletion = (request: CompletionRequest) =>
+    Effect.flatMap(run(request), (result) => result.status === "success" ? Effect.succeed(result) : Effect.fail(result.error))
+
+  const upstreamHealth = yield* Effect.cachedWithTTL(
+    Option.isNone(openrouter.apiKey)
+      ? Effect.succeed<UpstreamHealth>({ ok: false, detail: "no API key: AI is off", key: Option.none() })
+      : provider.keyInfo.pipe(
+        Effect.map((key): UpstreamHealth => ({ ok: true, detail: "key accepted", key: Option.some(key) })),
+        Effect.catchAll((error) => Effect.succeed<UpstreamHealth>({ ok: false, detail: `${error._tag}: ${error.message}`, key: Option.none() }))
+      ),
+    Duration.seconds(30)
+  )
+
+  return LlmClient.of({ generateCompletion, generateCompletionResult: run, upstreamHealth })
+})
+
+/**
+ * The provider-agnostic way to call a model. Every upstream attempt passes the circuit breaker,
+ * the hard budget and the rate limiter, and is written to the ledger before the next step: there
+ * is no path to the model that skips them.
+ */
+export class LlmClient extends Context.Tag("LlmClient")<LlmClient, {
+  readonly generateCompletion: (request: CompletionRequest) => Effect.Effect<CompletionSuccess, LlmError>
+  /** Never fails: the error comes back as a `CompletionResult` with `status: "error"`. */
+  readonly generateCompletionResult: (request: CompletionRequest) => Effect.Effect<CompletionResult>
+  /** The key and endpoint check of `GET {base}/key`, cached briefly: readiness probes call it often. */
+  readonly upstreamHealth: Effect.Effect<UpstreamHealth>
+}>() {
+  static readonly layer = Layer.effect(LlmClient, Effect.suspend(() => make))
+}
+
