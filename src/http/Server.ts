@@ -6,11 +6,13 @@ import { Config } from "../Config.js"
 import { Api } from "./Api.js"
 import { AuthorizationLive } from "./Authorization.js"
 import { bodyLimit } from "./BodyLimit.js"
+import { SummariesHttp } from "../summarize/SummariesHttp.js"
+import { UsageHttp } from "../usage/UsageHttp.js"
 import { HealthHttp } from "./HealthHttp.js"
 import { requestContext } from "./RequestContext.js"
 
 export const ApiLive = HttpApiBuilder.api(Api).pipe(
-  Layer.provide([HealthHttp]),
+  Layer.provide([SummariesHttp, UsageHttp, HealthHttp]),
   Layer.provide(AuthorizationLive)
 )
 

@@ -1,0 +1,186 @@
+import { Array as Arr, BigDecimal, Clock, Context, Effect, Either, Layer, Metric, Option, Ref } from "effect"
+import { createHash } from "node:crypto"
+import { Config } from "../Config.js"
+import type { ChatMessage, CompletionSuccess } from "../domain/Completion.js"
+import type { LlmError, RateLimitQueueFull } from "../domain/LlmError.js"
+import { formatOption } from "../domain/Money.js"
+import { LlmClient } from "../llm/LlmClient.js"
+import { Pricing } from "../usage/Pricing.js"
+import type { Change, InvalidDiff } from "./Change.js"
+import { fromTexts, fromUnifiedDiff } from "./Change.js"
+import { condense, render } from "./Condense.js"
+import { isCosmeticOnly } from "./Normalize.js"
+import type { DocumentInfo } from "./Prompt.js"
+import { buildCombineMessages, buildMessages, overheadTokens, PROMPT_VERSION } from "./Prompt.js"
+import { plan, truncate } from "./Split.js"
+import type { FallbackReason, Summary } from "./Summary.js"
+import { SummaryCache } from "./SummaryCache.js"
+import { estimateTokens } from "./Tokens.js"
+
+export interface SummaryInput {
+  readonly change: { readonly diff: string } | { readonly before: string; readonly after: string }
+  readonly document?: DocumentInfo
+  readonly model?: string
+  readonly temperature?: number
+  readonly maxTokens?: number
+}
+
+const summaries = Metric.counter("summaries_total", { description: "Summaries by outcome and fallback reason" })
+
+export const COSMETIC_SUMMARY =
+  "Only formatting changed (whitespace, line breaks or invisible characters); the wording of the document is the same."
+
+const reasonOf = (error: LlmError): FallbackReason => {
+  switch (error._tag) {
+    case "AiDisabled":
+      return error.reason
+    case "BudgetExceeded":
+      return "budget_exceeded"
+    case "CircuitOpen":
+      return "circuit_open"
+    case "UpstreamRateLimited":
+    case "UpstreamQuotaExhausted":
+    case "RateLimitQueueFull":
+      return "rate_limited"
+    case "UpstreamTimeout":
+    case "UpstreamNetworkError":
+    case "UpstreamServerError":
+      return "upstream_unavailable"
+    case "UpstreamRejected":
+      return "upstream_rejected"
+    case "UpstreamInvalidResponse":
+    case "UpstreamUnusableAnswer":
+      return "invalid_response"
+  }
+}
+
+/** Tokens add up; the cost only when every call's cost is known (an unknown part makes the sum unknown). */
+const sumUsage = (calls: ReadonlyArray<CompletionSuccess>): Summary["usage"] => {
+  const costs = calls.map((c) => c.usage.costUsd)
+  return {
+    promptTokens: calls.reduce((n, c) => n + c.usage.promptTokens, 0),
+    completionTokens: calls.reduce((n, c) => n + c.usage.completionTokens, 0),
+    totalTokens: calls.reduce((n, c) => n + c.usage.totalTokens, 0),
+    costUsd: costs.every(Option.isSome) ? formatOption(Option.some(BigDecimal.sumAll(Arr.getSomes(costs)))) : null
+  }
+}
+
+/**
+ * A policy change in, a plain-language summary out; or the raw diff with the reason the model
+ * was not used. Only bad input (an unreadable diff) and a full rate-limiter queue are errors.
+ */
+export class Summarizer extends Context.Tag("Summarizer")<Summarizer, {
+  readonly summarize: (input: SummaryInput) => Effect.Effect<Summary, InvalidDiff | RateLimitQueueFull>
+}>() {
+  static readonly layer = Layer.effect(Summarizer, Effect.suspend(() => make))
+}
+
+const make = Effect.gen(function*() {
+  const config = yield* Config
+  const llm = yield* LlmClient
+  const cache = yield* SummaryCache
+  const pricing = yield* Pricing
+  const { openrouter, summary: settings } = config
+  const language = Option.getOrUndefined(settings.language)
+
+  const parse = ({ change }: SummaryInput): Effect.Effect<Change, InvalidDiff> =>
+    "diff" in change
+      ? Either.match(fromUnifiedDiff(change.diff), { onLeft: Effect.fail, onRight: Effect.succeed })
+      : Effect.sync(() => fromTexts(change.before, change.after))
+
+  /** The input budget for the change text: the configured one, within the model's context. */
+  const changeBudget = (model: string, maxTokens: number, document: DocumentInfo | undefined) =>
+    Effect.map(pricing.priceOf(model), (price) => {
+      const context = Option.flatMap(price, (p) => p.contextLength)
+      const budget = Option.match(context, {
+        onNone: () => settings.inputBudgetTokens,
+        onSome: (n) => Math.min(settings.inputBudgetTokens, n - maxTokens)
+      })
+      return Math.max(256, budget - overheadTokens({ ...(document ? { document } : {}), ...(language ? { language } : {}) }))
+    })
+
+  const summarize = (input: SummaryInput) =>
+    Effect.gen(function*() {
+      const startedAt = yield* Clock.currentTimeMillis
+      const elapsed = Effect.map(Clock.currentTimeMillis, (now) => now - startedAt)
+      const change = yield* parse(input)
+      const base = { rawDiff: change.rawDiff, cached: false, model: null, provider: null, requestId: null }
+      const sections = condense(change)
+      if (isCosmeticOnly(change) || sections.length === 0) {
+        yield* Metric.increment(Metric.tagged(Metric.tagged(summaries, "outcome", "summarized"), "reason", "cosmetic"))
+        return { ...base, status: "summarized", summary: COSMETIC_SUMMARY, fallbackReason: null, usage: null, attempts: 0, latencyMs: yield* elapsed } satisfies Summary
+      }
+
+      const model = input.model ?? openrouter.defaultModel
+      const temperature = input.temperature ?? openrouter.temperature
+      const maxTokens = input.maxTokens ?? openrouter.maxTokens
+      const document = input.document
+      const text = render(sections)
+      const key = createHash("sha256")
+        .update(JSON.stringify([PROMPT_VERSION, model, openrouter.fallbackModels, temperature, maxTokens, language ?? null, settings.largeChange, document ?? null, text]))
+        .digest("hex")
+
+      const cached = yield* cache.get(key)
+      if (Option.isSome(cached)) {
+        yield* Metric.increment(Metric.tagged(Metric.tagged(summaries, "outcome", "summarized"), "reason", "cached"))
+        return { ...cached.value, cached: true, attempts: 0, latencyMs: yield* elapsed } satisfies Summary
+      }
+
+      const attempts = yield* Ref.make(0)
+      const call = (messages: ReadonlyArray<ChatMessage>, purpose: string) =>
+        Effect.flatMap(
+          llm.generateCompletionResult({ messages, model, temperature, maxTokens, purpose }),
+          (result) => Effect.zipRight(Ref.update(attempts, (n) => n + result.attempts), result.status === "success" ? Effect.succeed(result) : Effect.fail(result.error))
+        )
+      const prompt = { ...(document ? { document } : {}), ...(language ? { language } : {}) }
+      const budget = yield* changeBudget(model, maxTokens, document)
+
+      const calls: Effect.Effect<ReadonlyArray<CompletionSuccess>, LlmError> = estimateTokens(text) <= budget
+        ? Effect.map(call(buildMessages({ ...prompt, changeText: text }), "summary"), Arr.of)
+        : settings.largeChange === "truncate"
+        ? Effect.map(call(buildMessages({ ...prompt, changeText: truncate(sections, budget).text }), "summary"), Arr.of)
+        : Effect.gen(function*() {
+          const parts = plan(sections, budget)
+          const partials = yield* Effect.forEach(
+            parts,
+            (part, i) => call(buildMessages({ ...prompt, changeText: part.text, part: { index: i + 1, total: parts.length } }), "summary-part"),
+            { concurrency: 2 }
+          )
+          const combined = yield* call(buildCombineMessages({ ...prompt, partSummaries: partials.map((p) => p.text) }), "summary-combine")
+          return [...partials, combined]
+        })
+
+      const outcome = yield* Effect.either(calls)
+      const latencyMs = yield* elapsed
+      const attemptCount = yield* Ref.get(attempts)
+      if (Either.isLeft(outcome)) {
+        const error = outcome.left
+        if (error._tag === "RateLimitQueueFull") return yield* Effect.fail(error)
+        const reason = reasonOf(error)
+        yield* Metric.increment(Metric.tagged(Metric.tagged(summaries, "outcome", "fallback"), "reason", reason))
+        yield* Effect.logWarning("Summary fell back to the raw diff").pipe(
+          Effect.annotateLogs({ fallbackReason: reason, error: error._tag, detail: "message" in error ? error.message : "", attempts: attemptCount })
+        )
+        return { ...base, status: "fallback", summary: null, fallbackReason: reason, usage: null, attempts: attemptCount, latencyMs } satisfies Summary
+      }
+      const results = outcome.right
+      const last = results[results.length - 1]!
+      const summary: Summary = {
+        ...base,
+        status: "summarized",
+        summary: last.text,
+        fallbackReason: null,
+        model: last.model,
+        provider: last.provider,
+        requestId: last.requestId,
+        usage: sumUsage(results),
+        attempts: attemptCount,
+        latencyMs
+      }
+      yield* Metric.increment(Metric.tagged(Metric.tagged(summaries, "outcome", "summarized"), "reason", "none"))
+      yield* cache.put(key, summary)
+      return summary
+    }).pipe(Effect.withSpan("Summarizer.summarize"))
+
+  return Summarizer.of({ summarize })
+})

@@ -1,0 +1,37 @@
+import { Schema } from "effect"
+
+export const FallbackReason = Schema.Literal(
+  "ai_disabled",
+  "no_api_key",
+  "budget_exceeded",
+  "rate_limited",
+  "upstream_unavailable",
+  "upstream_rejected",
+  "invalid_response",
+  "circuit_open"
+)
+export type FallbackReason = typeof FallbackReason.Type
+
+export const SummaryUsage = Schema.Struct({
+  promptTokens: Schema.Int,
+  completionTokens: Schema.Int,
+  totalTokens: Schema.Int,
+  /** Exact decimal text; null when any call behind the summary has an unknown cost. */
+  costUsd: Schema.NullOr(Schema.String)
+})
+
+/** DESIGN.md's answer to `POST /v1/summaries`: a summary, or the raw diff and the reason there is none. */
+export const Summary = Schema.Struct({
+  status: Schema.Literal("summarized", "fallback"),
+  summary: Schema.NullOr(Schema.String),
+  rawDiff: Schema.String,
+  fallbackReason: Schema.NullOr(FallbackReason),
+  model: Schema.NullOr(Schema.String),
+  provider: Schema.NullOr(Schema.String),
+  requestId: Schema.NullOr(Schema.String),
+  usage: Schema.NullOr(SummaryUsage),
+  cached: Schema.Boolean,
+  attempts: Schema.Int,
+  latencyMs: Schema.Int
+})
+export type Summary = typeof Summary.Type

@@ -1,0 +1,40 @@
+import { SqlClient } from "@effect/sql"
+import { Clock, Context, Effect, Layer, Metric, Option } from "effect"
+import { Config } from "../Config.js"
+import type { Summary } from "./Summary.js"
+
+const lookups = Metric.counter("summaries_cache_lookups_total", { description: "Summary cache lookups by result" })
+
+/**
+ * Summaries already paid for, keyed by a hash of the prompt version, the normalized change, the
+ * model and the parameters. A cache that cannot be reached is a miss, never an error.
+ */
+export class SummaryCache extends Context.Tag("SummaryCache")<SummaryCache, {
+  readonly get: (key: string) => Effect.Effect<Option.Option<Summary>>
+  readonly put: (key: string, summary: Summary) => Effect.Effect<void>
+}>() {
+  static readonly layer = Layer.effect(SummaryCache, Effect.gen(function*() {
+    const { summary: settings } = yield* Config
+    const sql = yield* SqlClient.SqlClient
+    const disabled = settings.cacheTtlMs === 0
+
+    const get = (key: string) =>
+      disabled ? Effect.succeedNone : sql<{ readonly response: Summary }>`
+        SELECT response FROM summary_cache WHERE key = ${key} AND expires_at > now()
+      `.pipe(
+        Effect.map((rows) => Option.fromNullable(rows[0]?.response)),
+        Effect.tap((hit) => Metric.increment(Metric.tagged(lookups, "result", Option.isSome(hit) ? "hit" : "miss"))),
+        Effect.catchAll((error) => Effect.logWarning("Summary cache unavailable", error._tag).pipe(Effect.as(Option.none())))
+      )
+
+    const put = (key: string, summary: Summary) =>
+      disabled ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        sql`
+          INSERT INTO summary_cache (key, response, expires_at)
+          VALUES (${key}, ${JSON.stringify(summary)}::jsonb, ${new Date(now + settings.cacheTtlMs)})
+          ON CONFLICT (key) DO UPDATE SET response = EXCLUDED.response, created_at = now(), expires_at = EXCLUDED.expires_at
+        `.pipe(Effect.asVoid, Effect.catchAll((error) => Effect.logWarning("Summary cache write failed", error._tag))))
+
+    return SummaryCache.of({ get, put })
+  }))
+}
