@@ -1,6 +1,7 @@
-import type { Effect } from "effect"
-import { Context } from "effect"
+import { Context, Effect, Layer } from "effect"
+import { Config } from "../Config.js"
 import type { CircuitOpen } from "../domain/LlmError.js"
+import { makeCircuitBreaker } from "./CircuitBreakerLive.js"
 
 export type CircuitState = "closed" | "open" | "half_open"
 
@@ -14,4 +15,11 @@ export class CircuitBreaker extends Context.Tag("CircuitBreaker")<CircuitBreaker
   readonly recordSuccess: Effect.Effect<void>
   readonly recordTransientFailure: Effect.Effect<void>
   readonly state: Effect.Effect<CircuitState>
-}>() {}
+}>() {
+  static readonly layer: Layer.Layer<CircuitBreaker, never, Config> = Layer.effect(
+    this,
+    Effect.flatMap(Config, ({ llm }) =>
+      makeCircuitBreaker({ threshold: llm.circuitThreshold, cooldownMs: llm.circuitCooldownMs })
+    )
+  )
+}

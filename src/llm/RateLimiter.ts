@@ -1,6 +1,8 @@
-import type { Effect } from "effect"
-import { Context } from "effect"
+import { Context, Effect, Layer, Option } from "effect"
+import { Config } from "../Config.js"
 import type { RateLimitQueueFull } from "../domain/LlmError.js"
+import { makeRateLimiter } from "./RateLimiterLive.js"
+import { makeRedisWindow } from "./RedisWindow.js"
 
 export interface RateLimiterStats {
   readonly queueDepth: number
@@ -9,6 +11,25 @@ export interface RateLimiterStats {
   readonly pausedUntilMs: number | null
   readonly mode: "local" | "redis" | "local-fallback"
 }
+
+/** Where replicas sharing one Redis keep their window; tests pass their own to stay apart. */
+export const defaultKeyPrefix = "policy-summarizer:ratelimit"
+
+const fromConfig = (keyPrefix: string) =>
+  Effect.gen(function*() {
+    const { rateLimit } = yield* Config
+    const redis = Option.isSome(rateLimit.redisUrl)
+      ? yield* makeRedisWindow({ url: rateLimit.redisUrl.value, keyPrefix, commandTimeoutMs: 250 })
+      : undefined
+    return yield* makeRateLimiter({
+      requests: rateLimit.requests,
+      windowMs: rateLimit.windowMs,
+      maxConcurrency: rateLimit.maxConcurrency,
+      queueMax: rateLimit.queueMax,
+      fallbackReplicas: rateLimit.fallbackReplicas,
+      ...(redis === undefined ? {} : { redis })
+    })
+  })
 
 /**
  * How fast and how many calls go upstream. Every upstream attempt runs inside `withPermit`:
@@ -21,5 +42,17 @@ export class RateLimiter extends Context.Tag("RateLimiter")<RateLimiter, {
   readonly pause: (untilMs: number, cause: string) => Effect.Effect<void>
   /** A success from upstream ends a provider pause early. */
   readonly resume: Effect.Effect<void>
+  /**
+   * The limit the provider reports (`GET {base}/key`): from now on it holds as well as the
+   * configured one, so the stricter of the two binds. Calling it again replaces the previous one.
+   */
+  readonly adoptProviderLimit: (requests: number, windowMs: number) => Effect.Effect<void>
   readonly stats: Effect.Effect<RateLimiterStats>
-}>() {}
+}>() {
+  /** In-process, or shared through Redis when `REDIS_URL` is set. */
+  static readonly layer: Layer.Layer<RateLimiter, never, Config> = Layer.scoped(this, fromConfig(defaultKeyPrefix))
+
+  /** The same, keeping the shared window under another Redis key prefix. */
+  static readonly layerWithKeyPrefix = (keyPrefix: string): Layer.Layer<RateLimiter, never, Config> =>
+    Layer.scoped(RateLimiter, fromConfig(keyPrefix))
+}

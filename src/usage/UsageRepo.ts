@@ -1,6 +1,11 @@
-import type { BigDecimal, Effect } from "effect"
-import { Context, Data } from "effect"
+import type { BigDecimal } from "effect"
+import { Context, Data, Effect, Layer } from "effect"
+import * as Path from "node:path"
+import { Config } from "../Config.js"
 import type { UsageRecord } from "../domain/UsageRecord.js"
+import * as LedgerWriter from "./LedgerWriter.js"
+import * as Spool from "./Spool.js"
+import * as UsageQueries from "./UsageQueries.js"
 
 export type GroupBy = "day" | "month" | "model"
 
@@ -46,6 +51,28 @@ export class UsageRepo extends Context.Tag("UsageRepo")<UsageRepo, {
   readonly recent: (limit: number, before: string | null) => Effect.Effect<UsagePage, UsageQueryError>
   /** Rows waiting in the spool for the database to come back. */
   readonly spoolDepth: Effect.Effect<number>
-}>() {}
+}>() {
+  /** The ledger on the `SqlClient`, group-committed, spooling under `DATA_DIR/spool`; closing it drains the queue. */
+  static readonly layerWith = (options: Partial<LedgerWriter.LedgerWriterOptions> = {}) =>
+    Layer.scoped(
+      UsageRepo,
+      Effect.gen(function*() {
+        const config = yield* Config
+        const spool = yield* Spool.make(Path.resolve(config.database.dataDir, "spool"))
+        const writer = yield* LedgerWriter.make(spool, { ...LedgerWriter.defaultOptions, ...options })
+        const queries = yield* UsageQueries.make
+        const failed = (cause: unknown) => new UsageQueryError({ cause })
+        return UsageRepo.of({
+          record: writer.record,
+          totals: (from, to, groupBy) => Effect.mapError(queries.totals(from, to, groupBy), failed),
+          spend: (now) => Effect.mapError(queries.spend(now), failed),
+          recent: (limit, before) => Effect.mapError(queries.recent(limit, before), failed),
+          spoolDepth: writer.spoolDepth
+        })
+      }).pipe(Effect.annotateLogs("service", "UsageRepo"))
+    )
+
+  static readonly layer = UsageRepo.layerWith()
+}
 
 export class UsageQueryError extends Data.TaggedError("UsageQueryError")<{ readonly cause: unknown }> {}

@@ -1,0 +1,123 @@
+import { Data, Effect, Redacted } from "effect"
+import type { Scope } from "effect"
+import { Redis } from "ioredis"
+import type { WindowRule } from "./SlidingWindow.js"
+
+export class RedisUnavailable extends Data.TaggedError("RedisUnavailable")<{ readonly message: string }> {}
+
+/**
+ * One sliding-window log shared by every replica: a sorted set of start times, scored by Redis's
+ * own clock (in microseconds) so replicas with skewed clocks still agree. Atomically: while a
+ * provider pause (KEYS[2], Unix ms) lasts, answer its remaining milliseconds; drop starts older
+ * than the longest window; if every rule has room record this start and answer 0, otherwise
+ * answer the milliseconds until the start that blocks leaves its window.
+ */
+const acquireScript = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local function us(x) return string.format('%.0f', x) end
+local paused = tonumber(redis.call('GET', KEYS[2]) or '0') * 1000
+if paused > now then return math.ceil((paused - now) / 1000) end
+local longest = 0
+for i = 2, #ARGV, 2 do
+  local w = tonumber(ARGV[i + 1]) * 1000
+  if w > longest then longest = w end
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', us(now - longest))
+local wait = 0
+for i = 2, #ARGV, 2 do
+  local limit = tonumber(ARGV[i])
+  local w = tonumber(ARGV[i + 1]) * 1000
+  local count = redis.call('ZCOUNT', KEYS[1], '(' .. us(now - w), '+inf')
+  if count >= limit then
+    local blocking = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. us(now - w), '+inf', 'WITHSCORES', 'LIMIT', count - limit, 1)
+    local free = tonumber(blocking[2]) + w - now
+    if free > wait then wait = free end
+  end
+end
+if wait == 0 then
+  redis.call('ZADD', KEYS[1], us(now), ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], math.ceil(longest / 1000))
+end
+return math.ceil(wait / 1000)
+`
+
+/** Every replica holds its starts until the later of the current pause and this one (Unix ms). */
+const pauseScript = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local untilMs = tonumber(ARGV[1])
+if untilMs > now and untilMs > tonumber(redis.call('GET', KEYS[1]) or '0') then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', untilMs - now)
+end
+return 0
+`
+
+interface WithScripts {
+  slidingWindowAcquire(windowKey: string, pauseKey: string, member: string, ...rules: Array<number>): Promise<number>
+  sharedPause(pauseKey: string, untilMs: number): Promise<number>
+}
+
+export interface RedisWindow {
+  /** 0 when this start was counted in the shared window; otherwise the milliseconds to wait. */
+  readonly acquire: (rules: ReadonlyArray<WindowRule>) => Effect.Effect<number, RedisUnavailable>
+  /** Holds every replica's starts until `untilMs` (Unix ms). */
+  readonly pause: (untilMs: number) => Effect.Effect<void, RedisUnavailable>
+  /** Ends the shared pause early. */
+  readonly resume: Effect.Effect<void, RedisUnavailable>
+  /** Whether the connection is up now (ioredis reconnects in the background). */
+  readonly connected: () => boolean
+}
+
+export interface RedisWindowOptions {
+  readonly url: Redacted.Redacted<string>
+  /** The window is kept at `{keyPrefix}:window`, a provider pause at `{keyPrefix}:pause`. */
+  readonly keyPrefix: string
+  /** A Redis that does not answer within this counts as unreachable. */
+  readonly commandTimeoutMs: number
+}
+
+/** Connects (without failing when Redis is down: the caller falls back) and closes with the scope. */
+export const makeRedisWindow = (options: RedisWindowOptions): Effect.Effect<RedisWindow, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const client = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        new Redis(Redacted.value(options.url), {
+          lazyConnect: true,
+          // Fail at once while disconnected instead of queueing: the limiter then uses its local share.
+          enableOfflineQueue: false,
+          maxRetriesPerRequest: 0,
+          connectTimeout: 1_000,
+          commandTimeout: options.commandTimeoutMs,
+          retryStrategy: (times) => Math.min(times * 100, 1_000)
+        })
+      ),
+      (client) => Effect.sync(() => client.disconnect())
+    )
+    // Connection errors surface as failed commands; the event only needs a listener.
+    client.on("error", () => undefined)
+    client.defineCommand("slidingWindowAcquire", { numberOfKeys: 2, lua: acquireScript })
+    client.defineCommand("sharedPause", { numberOfKeys: 1, lua: pauseScript })
+    const scripts = client as unknown as WithScripts
+    const windowKey = `${options.keyPrefix}:window`
+    const pauseKey = `${options.keyPrefix}:pause`
+    yield* Effect.tryPromise(() => client.connect()).pipe(Effect.ignore)
+
+    const replica = Math.random().toString(36).slice(2, 10)
+    let sequence = 0
+    const call = <A>(f: () => Promise<A>) =>
+      Effect.tryPromise({
+        try: f,
+        catch: (e) => new RedisUnavailable({ message: e instanceof Error ? e.message : String(e) })
+      })
+    const acquire = (rules: ReadonlyArray<WindowRule>) =>
+      call(() =>
+        scripts.slidingWindowAcquire(windowKey, pauseKey, `${replica}:${sequence++}`, ...rules.flatMap((r) => [r.requests, r.windowMs]))
+      )
+    return {
+      acquire,
+      pause: (untilMs) => Effect.asVoid(call(() => scripts.sharedPause(pauseKey, Math.ceil(untilMs)))),
+      resume: Effect.asVoid(call(() => client.del(pauseKey))),
+      connected: () => client.status === "ready"
+    }
+  })

@@ -1,0 +1,8 @@
+import { HttpApiBuilder } from "@effect/platform"
+import { Api } from "../http/Api.js"
+import * as UsageHandlers from "./UsageHandlers.js"
+
+export const UsageHttp = HttpApiBuilder.group(Api, "usage", (handlers) =>
+  handlers
+    .handle("totals", ({ urlParams }) => UsageHandlers.totals(urlParams))
+    .handle("calls", ({ urlParams }) => UsageHandlers.calls(urlParams)))

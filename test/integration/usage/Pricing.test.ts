@@ -1,0 +1,57 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer, Option } from "effect"
+import { existsSync, mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import * as Path from "node:path"
+import * as Money from "../../../src/domain/Money.js"
+import { Pricing } from "../../../src/usage/Pricing.js"
+import { makeEmulator } from "../../support/OpenRouterEmulator.js"
+import { configLayer } from "../../support/TestDatabase.js"
+
+const tokens = { promptTokens: 29, completionTokens: 33, cachedPromptTokens: 0 }
+
+const pricingWith = (env: Record<string, string>) => Pricing.layer.pipe(Layer.provide(configLayer(env)))
+
+const costOf = (model: string) =>
+  Effect.flatMap(Pricing, (p) => p.costOf(model, tokens)).pipe(Effect.map(Option.map(Money.format)))
+
+describe("Pricing", () => {
+  it.scoped("prices from the provider's /models, lets configuration override it, and knows nothing of unlisted models", () =>
+    Effect.gen(function*() {
+      const emulator = yield* makeEmulator()
+      const dataDir = mkdtempSync(Path.join(tmpdir(), "pricing-"))
+      const layer = pricingWith({
+        OPENROUTER_BASE_URL: emulator.baseUrl,
+        OPENROUTER_API_KEY: "sk-or-v1-test",
+        DATA_DIR: dataDir,
+        PRICING_OVERRIDES: JSON.stringify({ "openai/gpt-4o": { prompt: "0.000001", completion: "0.000002" } })
+      })
+      const [mini, overridden, unknown] = yield* Effect.all([
+        costOf("openai/gpt-4o-mini"),
+        costOf("openai/gpt-4o"),
+        costOf("nobody/nothing")
+      ]).pipe(Effect.provide(layer))
+      expect(mini).toEqual(Option.some("0.00002415"))
+      expect(overridden).toEqual(Option.some("0.000095"))
+      expect(unknown).toEqual(Option.none())
+      expect(emulator.modelsCalls()).toBe(1)
+      expect(existsSync(Path.join(dataDir, "pricing.json"))).toBe(true)
+    }))
+
+  it.scoped("a restart without network still prices from the saved table, and a failed fetch does not stop the start", () =>
+    Effect.gen(function*() {
+      const emulator = yield* makeEmulator()
+      const dataDir = mkdtempSync(Path.join(tmpdir(), "pricing-"))
+      const env = { OPENROUTER_BASE_URL: emulator.baseUrl, DATA_DIR: dataDir }
+      yield* Effect.provide(costOf("openai/gpt-4o-mini"), pricingWith(env))
+      emulator.modelsFault({ kind: "status", status: 503 })
+      const afterOutage = yield* Effect.provide(costOf("openai/gpt-4o-mini"), pricingWith(env))
+      expect(afterOutage).toEqual(Option.some("0.00002415"))
+      expect(emulator.modelsCalls()).toBe(2)
+      const nothingSaved = yield* Effect.provide(
+        costOf("openai/gpt-4o-mini"),
+        pricingWith({ OPENROUTER_BASE_URL: "http://127.0.0.1:9/api/v1", DATA_DIR: mkdtempSync(Path.join(tmpdir(), "pricing-")) })
+      )
+      expect(nothingSaved).toEqual(Option.none())
+    }))
+})
