@@ -200,6 +200,15 @@ export const make = Effect.gen(function*() {
     Duration.seconds(30)
   )
 
+  // The key's own rate limit, when OpenRouter reports one, binds from the start.
+  yield* upstreamHealth.pipe(
+    Effect.flatMap((health) => Option.match(Option.flatMap(health.key, (k) => k.rateLimit), {
+      onNone: () => Effect.void,
+      onSome: ({ requests, windowMs }) => limiter.adoptProviderLimit(requests, windowMs)
+    })),
+    Effect.forkScoped
+  )
+
   return LlmClient.of({ generateCompletion, generateCompletionResult: run, upstreamHealth })
 })
 
@@ -215,6 +224,6 @@ export class LlmClient extends Context.Tag("LlmClient")<LlmClient, {
   /** The key and endpoint check of `GET {base}/key`, cached briefly: readiness probes call it often. */
   readonly upstreamHealth: Effect.Effect<UpstreamHealth>
 }>() {
-  static readonly layer = Layer.effect(LlmClient, Effect.suspend(() => make))
+  static readonly layer = Layer.scoped(LlmClient, Effect.suspend(() => make))
 }
 
