@@ -125,34 +125,42 @@ export const make = Effect.gen(function*() {
       yield* Metric.increment(Metric.tagged(upstreamCalls, "result", error === "interrupted" ? "interrupted" : error._tag))
     })
 
-  /** One attempt: guarded, limited, recorded; the reservation is released once the row is durable. */
+  /**
+   * One attempt: guarded, limited, recorded. Only the wait and the call itself can be interrupted
+   * (a caller that went away); once upstream has answered, the row is written whatever happens,
+   * and the budget reservation is released only after that.
+   */
   const attemptOnce = (request: ProviderRequest, purpose: string | null, counter: Ref.Ref<number>) =>
     circuit.guard(Effect.gen(function*() {
       const reservation = yield* budget.reserve(yield* worstCase(request))
-      const attempt = yield* Ref.updateAndGet(counter, (n) => n + 1)
-      if (attempt > 1) yield* Metric.increment(retries)
-      const startedAt = yield* Clock.currentTimeMillis
-      const elapsed = Effect.map(Clock.currentTimeMillis, (now) => now - startedAt)
-      const exit = yield* limiter.withPermit(
-        Effect.exit(provider.complete(request)).pipe(
-          Effect.onInterrupt(() => Effect.flatMap(elapsed, (ms) => recordFailure(request, purpose, attempt, ms, "interrupted")))
-        )
+      return yield* Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function*() {
+          const attempt = yield* Ref.updateAndGet(counter, (n) => n + 1)
+          if (attempt > 1) yield* Metric.increment(retries)
+          const startedAt = yield* Clock.currentTimeMillis
+          const elapsed = Effect.map(Clock.currentTimeMillis, (now) => now - startedAt)
+          const exit = yield* restore(limiter.withPermit(
+            Effect.exit(provider.complete(request)).pipe(
+              Effect.onInterrupt(() => Effect.flatMap(elapsed, (ms) => recordFailure(request, purpose, attempt, ms, "interrupted")))
+            )
+          ))
+          const latencyMs = yield* elapsed
+          if (Exit.isSuccess(exit)) {
+            yield* Effect.all([circuit.recordSuccess, limiter.resume], { discard: true })
+            const usage = yield* recordAnswer(purpose, attempt, latencyMs, exit.value)
+            return { answer: exit.value, usage }
+          }
+          const error = yield* Exit.match(exit, {
+            onSuccess: () => Effect.die("unreachable"),
+            onFailure: (cause) => Effect.flip(Effect.failCause(cause))
+          })
+          yield* recordFailure(request, purpose, attempt, latencyMs, error)
+          yield* isTransient(error) ? circuit.recordTransientFailure : circuit.recordSuccess
+          const resetAt = error._tag === "UpstreamRateLimited" && error.rateLimit?.remaining === 0 ? error.rateLimit.resetAtMs : undefined
+          if (resetAt !== undefined) yield* limiter.pause(resetAt, `429 from ${error.provider ?? "upstream"}`)
+          return yield* Effect.fail(error)
+        })
       ).pipe(Effect.ensuring(budget.release(reservation)))
-      const latencyMs = yield* elapsed
-      if (Exit.isSuccess(exit)) {
-        yield* Effect.all([circuit.recordSuccess, limiter.resume], { discard: true })
-        const usage = yield* recordAnswer(purpose, attempt, latencyMs, exit.value)
-        return { answer: exit.value, usage }
-      }
-      const error = yield* Exit.match(exit, {
-        onSuccess: () => Effect.die("unreachable"),
-        onFailure: (cause) => Effect.flip(Effect.failCause(cause))
-      })
-      yield* recordFailure(request, purpose, attempt, latencyMs, error)
-      yield* isTransient(error) ? circuit.recordTransientFailure : circuit.recordSuccess
-      const resetAt = error._tag === "UpstreamRateLimited" && error.rateLimit?.remaining === 0 ? error.rateLimit.resetAtMs : undefined
-      if (resetAt !== undefined) yield* limiter.pause(resetAt, `429 from ${error.provider ?? "upstream"}`)
-      return yield* Effect.fail(error)
     }))
 
   const run = (request: CompletionRequest): Effect.Effect<CompletionResult> =>

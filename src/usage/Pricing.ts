@@ -74,8 +74,10 @@ function make() {
     }).pipe(
       Effect.scoped,
       Effect.timeout(fetchTimeout),
-      Effect.catchAllCause((cause) =>
-        Effect.logWarning("Price list fetch failed; keeping the last good table").pipe(Effect.annotateLogs("cause", String(cause)))
+      Effect.catchAll((error) =>
+        Effect.logWarning("Price list fetch failed; keeping the last good table").pipe(
+          Effect.annotateLogs("error", `${error._tag}: ${error.message}`)
+        )
       )
     )
 
