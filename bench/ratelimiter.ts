@@ -146,9 +146,9 @@ const table = (pacings: ReadonlyArray<PacingResult>, cost: OverheadResult) => {
 export const program = (quick: boolean) =>
   Effect.gen(function*() {
     const requests = quick ? 200 : 1_000
-    const cost = yield* overhead(quick ? 20_000 : 100_000)
     const pacings: Array<PacingResult> = [yield* pacing("local", requests)]
     if (yield* redisAnswers) pacings.push(yield* pacing("redis", requests))
+    const cost = yield* overhead(quick ? 20_000 : 100_000)
     yield* Effect.sync(() => console.log(table(pacings, cost)))
     return { pacings, cost }
   }).pipe(Logger.withMinimumLogLevel(LogLevel.Error))

@@ -21,6 +21,8 @@ interface Waiter {
   readonly granted: Deferred.Deferred<void>
   readonly arrivedAt: number
   state: "waiting" | "granted" | "cancelled"
+  /** Its start in the shared window, once Redis admitted it. */
+  member?: string
 }
 
 type Ticket = "started" | Waiter | RateLimitQueueFull
@@ -70,6 +72,7 @@ export const makeRateLimiter = (
     let lastRedisTry = Number.NEGATIVE_INFINITY
     let mode: RateLimiterStats["mode"] = redis === undefined ? "local" : "redis"
     const wake = yield* Queue.sliding<void>(1)
+    const scope = yield* Effect.scope
 
     const localRules = () => (mode === "local-fallback" ? rules.map(share) : rules)
 
@@ -140,17 +143,18 @@ export const makeRateLimiter = (
       })
     )
 
-    /** The granted waiter begins: its start enters the window now. */
+    /** The granted waiter begins: its start enters the window now (in Redis too, without waiting for it). */
     const begin = (waiter: Waiter) =>
-      Effect.clockWith((clock) =>
-        Effect.sync(() => {
-          const now = preciseMs(clock)
-          pending--
-          log.record(now)
-          Metrics.waitMs.unsafeUpdate(now - waiter.arrivedAt, [])
-          return now
-        })
-      )
+      Effect.clockWith((clock) => {
+        const now = preciseMs(clock)
+        pending--
+        log.record(now)
+        Metrics.waitMs.unsafeUpdate(now - waiter.arrivedAt, [])
+        const member = waiter.member
+        return redis === undefined || member === undefined
+          ? Effect.succeed(now)
+          : Effect.as(Effect.forkIn(Effect.ignore(redis.began(member)), scope), now)
+      })
 
     const release = (startedAt: number) =>
       Effect.clockWith((clock) =>
@@ -204,15 +208,15 @@ export const makeRateLimiter = (
         return Effect.zipRight(line, Metric.set(Metrics.fallback, next === "local-fallback" ? 1 : 0))
       })
 
-    /** 0 when the head may start now (with Redis: its start is counted there), else how long to wait. */
-    const admit = (now: number): Effect.Effect<number> => {
-      const local = Effect.sync(() => log.waitMs(now, localRules(), pending))
+    /** 0 when the head may start now (with Redis: its start is counted there, under `member`), else how long to wait. */
+    const admit = (now: number): Effect.Effect<{ readonly waitMs: number; readonly member?: string }> => {
+      const local = Effect.sync(() => ({ waitMs: log.waitMs(now, localRules(), pending) }))
       if (redis === undefined) return local
       if (mode === "local-fallback" && !(redis.connected() && now - lastRedisTry >= redisRetryMs)) return local
       // This replica's own starts, recorded as they really began, never exceed the limit either;
       // checking them first also saves a round trip while the window is full anyway.
       const own = log.waitMs(now, rules, pending)
-      if (own > 0) return Effect.succeed(own)
+      if (own > 0) return Effect.succeed({ waitMs: own })
       lastRedisTry = now
       return redis.acquire(rules).pipe(
         Effect.tap(() => switchMode("redis", "answered")),
@@ -226,12 +230,15 @@ export const makeRateLimiter = (
       if (liveHead() === undefined || inFlight >= maxConcurrency) return yield* Queue.take(wake)
       const now = yield* currentMs
       if (now < pausedUntil) return yield* sleepOrWake(pausedUntil - now)
-      const wait = yield* admit(now)
-      if (wait > 0) return yield* sleepOrWake(wait)
+      const { member, waitMs } = yield* admit(now)
+      if (waitMs > 0) return yield* sleepOrWake(waitMs)
       if (redis === undefined) return pump(now)
       const next = liveHead()
       // With Redis the slot is already counted; with nobody left to use it, it stays spent.
-      if (next !== undefined) grant(next)
+      if (next !== undefined) {
+        if (member !== undefined) next.member = member
+        grant(next)
+      }
       Metrics.queueDepth.unsafeUpdate(waiting, [])
     })
 

@@ -53,14 +53,33 @@ end
 return 0
 `
 
+/**
+ * The call really began: move its start to now. Admission and beginning are apart by a reply and
+ * a turn of the event loop, by a varying amount; counting the later time keeps the window true for
+ * the calls as they begin, not as they were admitted.
+ */
+const beganScript = `
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[1], 'XX', string.format('%.0f', tonumber(t[1]) * 1000000 + tonumber(t[2])), ARGV[1])
+return 0
+`
+
 interface WithScripts {
   slidingWindowAcquire(windowKey: string, pauseKey: string, member: string, ...rules: Array<number>): Promise<number>
   sharedPause(pauseKey: string, untilMs: number): Promise<number>
+  startBegan(windowKey: string, member: string): Promise<number>
+}
+
+/** A start counted in the shared window (`waitMs` 0, under `member`), or how long to wait. */
+export interface Admission {
+  readonly waitMs: number
+  readonly member: string
 }
 
 export interface RedisWindow {
-  /** 0 when this start was counted in the shared window; otherwise the milliseconds to wait. */
-  readonly acquire: (rules: ReadonlyArray<WindowRule>) => Effect.Effect<number, RedisUnavailable>
+  readonly acquire: (rules: ReadonlyArray<WindowRule>) => Effect.Effect<Admission, RedisUnavailable>
+  /** The admitted call began now. */
+  readonly began: (member: string) => Effect.Effect<void, RedisUnavailable>
   /** Holds every replica's starts until `untilMs` (Unix ms). */
   readonly pause: (untilMs: number) => Effect.Effect<void, RedisUnavailable>
   /** Ends the shared pause early. */
@@ -98,6 +117,7 @@ export const makeRedisWindow = (options: RedisWindowOptions): Effect.Effect<Redi
     client.on("error", () => undefined)
     client.defineCommand("slidingWindowAcquire", { numberOfKeys: 2, lua: acquireScript })
     client.defineCommand("sharedPause", { numberOfKeys: 1, lua: pauseScript })
+    client.defineCommand("startBegan", { numberOfKeys: 1, lua: beganScript })
     const scripts = client as unknown as WithScripts
     const windowKey = `${options.keyPrefix}:window`
     const pauseKey = `${options.keyPrefix}:pause`
@@ -111,11 +131,14 @@ export const makeRedisWindow = (options: RedisWindowOptions): Effect.Effect<Redi
         catch: (e) => new RedisUnavailable({ message: e instanceof Error ? e.message : String(e) })
       })
     const acquire = (rules: ReadonlyArray<WindowRule>) =>
-      call(() =>
-        scripts.slidingWindowAcquire(windowKey, pauseKey, `${replica}:${sequence++}`, ...rules.flatMap((r) => [r.requests, r.windowMs]))
-      )
+      Effect.suspend(() => {
+        const member = `${replica}:${sequence++}`
+        return call(() => scripts.slidingWindowAcquire(windowKey, pauseKey, member, ...rules.flatMap((r) => [r.requests, r.windowMs])))
+          .pipe(Effect.map((waitMs): Admission => ({ waitMs, member })))
+      })
     return {
       acquire,
+      began: (member) => Effect.asVoid(call(() => scripts.startBegan(windowKey, member))),
       pause: (untilMs) => Effect.asVoid(call(() => scripts.sharedPause(pauseKey, Math.ceil(untilMs)))),
       resume: Effect.asVoid(call(() => client.del(pauseKey))),
       connected: () => client.status === "ready"
