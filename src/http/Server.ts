@@ -41,13 +41,14 @@ const logStart = Effect.gen(function*() {
  * The Node server on HOST:PORT. On shutdown it stops accepting, lets requests in flight finish for
  * up to `SHUTDOWN_GRACE_MS`, then closes what is left.
  */
-export const HttpServerLive = Layer.unwrapScoped(Effect.gen(function*() {
+export const HttpServerLive = Layer.unwrapEffect(Effect.gen(function*() {
   const { server: settings } = yield* Config
   const server = createServer()
-  yield* Effect.addFinalizer(() =>
+  // Built after the server, so this finalizer runs first: the grace period starts with the shutdown.
+  const graceTimer = Layer.scopedDiscard(Effect.addFinalizer(() =>
     Effect.sync(() => setTimeout(() => server.closeAllConnections(), settings.shutdownGraceMs).unref())
-  )
-  return NodeHttpServer.layer(() => server, { host: settings.host, port: settings.port })
+  ))
+  return Layer.provideMerge(graceTimer, NodeHttpServer.layer(() => server, { host: settings.host, port: settings.port }))
 }))
 
 export const HttpLive = HttpAppLive.pipe(
