@@ -1,21 +1,70 @@
 import { FileSystem, HttpIncomingMessage, HttpMiddleware, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Effect, Option } from "effect"
+import { NodeHttpServerRequest } from "@effect/platform-node"
+import { Effect, Option, Stream } from "effect"
+
+const tooLarge = (what: string, maxBytes: number) =>
+  HttpServerResponse.unsafeJson(
+    { _tag: "PayloadTooLarge", message: `The request body is ${what}; the limit is ${maxBytes} bytes (MAX_INPUT_BYTES)` },
+    { status: 413, headers: { connection: "close" } }
+  )
 
 /**
- * A declared body over the limit gets a polite 413 before any byte is read; a chunked body that
- * grows past it is cut by `MaxBodySize` (the platform then drops the socket, the only option left).
+ * A body sent without a length (chunked), read up to `maxBytes`. Past the limit the rest is drained
+ * unread rather than the socket destroyed (the platform's `MaxBodySize` destroys it), so the caller
+ * still reads the 413.
+ */
+const readChunked = (request: HttpServerRequest.HttpServerRequest, maxBytes: number) =>
+  Effect.async<Option.Option<Buffer>>((resume) => {
+    const source = NodeHttpServerRequest.toIncomingMessage(request)
+    const chunks: Array<Buffer> = []
+    let bytes = 0
+    let done = false
+    const finish = (result: Option.Option<Buffer>) => {
+      if (done) return
+      done = true
+      resume(Effect.succeed(result))
+    }
+    source.on("data", (chunk: Buffer) => {
+      bytes += chunk.length
+      if (bytes > maxBytes) finish(Option.none())
+      else if (!done) chunks.push(chunk)
+    })
+    source.once("end", () => finish(Option.some(Buffer.concat(chunks))))
+    // A client that went away gets no answer; an empty body makes the endpoint answer 400 if anyone is left.
+    source.once("error", () => finish(Option.some(Buffer.alloc(0))))
+  })
+
+/**
+ * The same request, its body now the bytes already read. The platform answers through the request
+ * object it created, so this one inherits from it and only shadows the body readers (`json` and
+ * `urlParamsBody` read through `text`).
+ */
+const withBody = (request: HttpServerRequest.HttpServerRequest, body: Buffer): HttpServerRequest.HttpServerRequest =>
+  Object.create(request, {
+    text: { value: Effect.succeed(body.toString("utf8")) },
+    arrayBuffer: { value: Effect.succeed(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength)) },
+    stream: { value: Stream.succeed(new Uint8Array(body)) }
+  })
+
+/**
+ * A declared body over the limit gets a polite 413 before any byte is read; a chunked body is read
+ * here up to the limit and answered 413 past it, never by dropping the connection.
  */
 export const bodyLimit = (maxBytes: number) =>
   HttpMiddleware.make((app) =>
     Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
-      const declared = Number(request.headers["content-length"] ?? "0")
-      if (declared > maxBytes) {
-        return HttpServerResponse.unsafeJson(
-          { _tag: "PayloadTooLarge", message: `The request body is ${declared} bytes; the limit is ${maxBytes} (MAX_INPUT_BYTES)` },
-          { status: 413, headers: { connection: "close" } }
-        )
+      const limited = app.pipe(Effect.provideService(HttpIncomingMessage.MaxBodySize, Option.some(FileSystem.Size(maxBytes))))
+      const length = request.headers["content-length"]
+      if (length !== undefined) {
+        const declared = Number(length)
+        return declared > maxBytes ? tooLarge(`${declared} bytes`, maxBytes) : yield* limited
       }
-      return yield* app.pipe(Effect.provideService(HttpIncomingMessage.MaxBodySize, Option.some(FileSystem.Size(maxBytes))))
+      if (request.headers["transfer-encoding"] === undefined) return yield* limited
+      const body = yield* readChunked(request, maxBytes)
+      return yield* Option.match(body, {
+        onNone: () => Effect.succeed(tooLarge(`over ${maxBytes} bytes`, maxBytes)),
+        onSome: (bytes) => Effect.provideService(limited, HttpServerRequest.HttpServerRequest, withBody(request, bytes))
+      })
     })
   )
