@@ -3,7 +3,8 @@ import { BudgetGuard } from "../budget/BudgetGuard.js"
 import { Config } from "../Config.js"
 import type { CompletionRequest, CompletionResult, CompletionSuccess, CostSource, Usage } from "../domain/Completion.js"
 import type { LlmError, UpstreamError } from "../domain/LlmError.js"
-import { AiDisabled, isTransient } from "../domain/LlmError.js"
+import { AiDisabled, BudgetExceeded, isTransient } from "../domain/LlmError.js"
+import { format } from "../domain/Money.js"
 import type { UsageRecord } from "../domain/UsageRecord.js"
 import { Pricing } from "../usage/Pricing.js"
 import { UsageRepo } from "../usage/UsageRepo.js"
@@ -70,9 +71,30 @@ export const make = Effect.gen(function*() {
         const costs = Arr.getSomes(prices).map((p) =>
           BigDecimal.sum(BigDecimal.sum(BigDecimal.multiply(promptTokens, p.prompt), BigDecimal.multiply(maxTokens, p.completion)), p.request)
         )
-        return costs.reduce((a, b) => BigDecimal.max(a, b), BigDecimal.fromBigInt(0n))
+        return Arr.match(costs, { onEmpty: () => Option.none(), onNonEmpty: (all) => Option.some(Arr.reduce(all, all[0], BigDecimal.max)) })
       }
     )
+
+  // With a hard cap, a call whose worst case cannot be priced is not made: it could overshoot unseen.
+  const hardCap = Option.orElse(config.budget.hardLimitMonthlyUsd.pipe(Option.map((limit) => ({ budget: "monthly" as const, limit }))), () =>
+    Option.map(config.budget.hardLimitDailyUsd, (limit) => ({ budget: "daily" as const, limit })))
+
+  const reserve = (request: ProviderRequest) =>
+    Effect.flatMap(worstCase(request), (worst) =>
+      Option.match(worst, {
+        onSome: budget.reserve,
+        onNone: () =>
+          Option.match(hardCap, {
+            onNone: () => budget.reserve(BigDecimal.fromBigInt(0n)),
+            onSome: ({ budget: period, limit }) =>
+              Effect.fail(new BudgetExceeded({
+                budget: period,
+                limitUsd: format(limit),
+                committedUsd: "unknown",
+                requestedUsd: `unknown: no price for ${[request.model, ...request.fallbackModels].join(", ")}`
+              }))
+          })
+      }))
 
   const row = (fields: Omit<UsageRecord, "id" | "createdAt">) =>
     Effect.map(Clock.currentTimeMillis, (now): UsageRecord => ({ ...fields, id: crypto.randomUUID(), createdAt: new Date(now) }))
@@ -132,7 +154,7 @@ export const make = Effect.gen(function*() {
    */
   const attemptOnce = (request: ProviderRequest, purpose: string | null, counter: Ref.Ref<number>) =>
     circuit.guard(Effect.gen(function*() {
-      const reservation = yield* budget.reserve(yield* worstCase(request))
+      const reservation = yield* reserve(request)
       return yield* Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
           const attempt = yield* Ref.updateAndGet(counter, (n) => n + 1)

@@ -7,6 +7,7 @@ import { createServer } from "node:http"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import { HttpAppLive } from "../../src/http/Server.js"
+import { Logging } from "../../src/Logging.js"
 import { AppServices } from "../../src/Services.js"
 import type { Emulator, EmulatorOptions } from "./OpenRouterEmulator.js"
 import { makeEmulator } from "./OpenRouterEmulator.js"
@@ -51,6 +52,7 @@ export const makeTestApp = (options: { readonly env?: Record<string, string>; re
     const layer = HttpAppLive.pipe(
       Layer.provideMerge(NodeHttpServer.layer(createServer, { host: "127.0.0.1", port: 0 })),
       Layer.provideMerge(AppServices),
+      Layer.provide(Logging),
       Layer.provide(configLayer(env))
     )
     const context = yield* Layer.build(layer)

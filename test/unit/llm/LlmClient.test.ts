@@ -178,6 +178,17 @@ describe("LlmClient", () => {
       expect(yield* noKey.result).toMatchObject({ status: "error", error: { reason: "no_api_key" } })
     }))
 
+  it.effect("with a hard cap, refuses a model it cannot price instead of calling it", () =>
+    Effect.gen(function*() {
+      const { calls, result } = yield* run([], (c) => c.generateCompletion({ messages: [], model: "someone/unpriced" }), {
+        COST_HARD_LIMIT_MONTHLY_USD: "10"
+      })
+      expect(calls).toHaveLength(0)
+      expect(yield* Effect.flip(result)).toMatchObject({ _tag: "BudgetExceeded", budget: "monthly", committedUsd: "unknown" })
+      const uncapped = yield* run([], (c) => c.generateCompletion({ messages: [], model: "someone/unpriced" }))
+      expect(uncapped.calls).toHaveLength(1)
+    }))
+
   it.effect("prices a response without usage.cost from the price table, or stores the cost as unknown", () =>
     Effect.gen(function*() {
       const noCost = { ...answer, usage: { ...answer.usage, costUsd: Option.none() } }
