@@ -1,0 +1,31 @@
+/**
+ * The instant upstream for `bench/run.ts`, in a process of its own so that it does not share an
+ * event loop with the load generator. Prints `{"baseUrl": ...}` once listening, then answers
+ * line commands on stdin, one JSON line each:
+ *   count  -> {"completions": n}   completion requests since the last reset
+ *   sample -> {"body": ...}        the last completion request's body
+ *   reset  -> {"reset": true}      forgets recorded calls (they hold bodies: memory would grow)
+ */
+import { createInterface } from "node:readline"
+import { startEmulator } from "../test/support/OpenRouterEmulator.js"
+
+const emulator = await startEmulator()
+const reply = (value: unknown) => process.stdout.write(`${JSON.stringify(value)}\n`)
+
+reply({ baseUrl: emulator.baseUrl })
+
+createInterface({ input: process.stdin }).on("line", (line) => {
+  switch (line.trim()) {
+    case "count":
+      return reply({ completions: emulator.completionCount() })
+    case "sample":
+      return reply({ body: emulator.calls.at(-1)?.body ?? null })
+    case "reset":
+      emulator.reset()
+      return reply({ reset: true })
+    default:
+      return reply({ error: `unknown command ${line}` })
+  }
+}).on("close", () => {
+  void emulator.close().finally(() => process.exit(0))
+})
