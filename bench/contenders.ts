@@ -9,7 +9,7 @@ import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import pg from "pg"
 import type { LoadSpec } from "./loadgen.js"
-import { type Child, freePort, start, stop, waitForPort } from "./processes.js"
+import { type Child, freePort, projectRoot, start, stop, waitForPort } from "./processes.js"
 
 /** What the load generator needs to drive one contender (everything but in-flight count and timing). */
 export type Target = Omit<LoadSpec, "inflight" | "warmupMs" | "durationMs">
@@ -165,7 +165,7 @@ export const service = async (
   db: ServiceDatabase,
   options: {
     readonly nodeFlags?: ReadonlyArray<string>
-    /** Another build of `src/main.ts` to run with plain node (the profile's); default: the source through tsx. */
+    /** Another build of `src/main.ts` to run with plain node (the profile's); default: `npm start`'s bundle. */
     readonly entry?: string
     /** A spool directory of its own, for a second instance running beside the first. */
     readonly dataDir?: string
@@ -173,7 +173,8 @@ export const service = async (
   } = {}
 ): Promise<Contender> => {
   const port = await freePort()
-  const entry = options.entry === undefined ? ["--import", "tsx", "src/main.ts"] : [options.entry]
+  if (options.entry === undefined) execFileSync("npm", ["run", "-s", "build"], { cwd: projectRoot, stdio: "inherit" })
+  const entry = [options.entry ?? "dist/main.js"]
   const child = start("policy-summarizer", [...(options.nodeFlags ?? []), ...entry], {
     env: {
       DATABASE_URL: db.url,

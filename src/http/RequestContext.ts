@@ -1,7 +1,8 @@
 import { HttpMiddleware, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Effect, Metric } from "effect"
+import { taggedCounter } from "../metrics/TaggedCounter.js"
 
-const requests = Metric.counter("http_requests_total", { description: "HTTP requests by route and status" })
+const requests = taggedCounter(Metric.counter("http_requests_total", { description: "HTTP requests by route and status" }), "route", "status")
 
 const knownRoutes = ["/v1/summaries", "/v1/usage/calls", "/v1/usage", "/health/ready", "/health", "/metrics", "/openapi.json", "/docs"]
 
@@ -20,7 +21,7 @@ export const requestContext = HttpMiddleware.make((app) =>
     const response = yield* app.pipe(
       Effect.annotateLogs({ requestId, method: request.method, route: routeOf(request.url) })
     )
-    yield* Metric.increment(Metric.tagged(Metric.tagged(requests, "route", routeOf(request.url)), "status", String(response.status)))
+    yield* Metric.increment(requests(routeOf(request.url), String(response.status)))
     return HttpServerResponse.setHeader(response, "x-request-id", requestId)
   })
 )

@@ -11,6 +11,7 @@ import { UsageRepo } from "../usage/UsageRepo.js"
 import { CircuitBreaker } from "./CircuitBreaker.js"
 import type { KeyInfo, ProviderAnswer, ProviderRequest, ProviderUsage } from "./CompletionProvider.js"
 import { CompletionProvider } from "./CompletionProvider.js"
+import { taggedCounter } from "../metrics/TaggedCounter.js"
 import { RateLimiter } from "./RateLimiter.js"
 import { retryPolicy } from "./RetryPolicy.js"
 
@@ -20,9 +21,11 @@ export interface UpstreamHealth {
   readonly key: Option.Option<KeyInfo>
 }
 
-const upstreamCalls = Metric.counter("llm_upstream_calls_total", { description: "Upstream attempts by result" })
+const upstreamCalls = taggedCounter(Metric.counter("llm_upstream_calls_total", { description: "Upstream attempts by result" }), "result")
 const retries = Metric.counter("llm_retries_total", { description: "Upstream attempts that were retries" })
 const tokens = Metric.counter("llm_tokens_total", { description: "Tokens reported by upstream" })
+const promptTokens = Metric.tagged(tokens, "kind", "prompt")
+const completionTokens = Metric.tagged(tokens, "kind", "completion")
 // Approximate, for dashboards: the ledger holds the exact decimal.
 const costUsd = Metric.counter("llm_cost_usd_total", { description: "Cost reported or priced, USD" })
 
@@ -117,9 +120,9 @@ export const make = Effect.gen(function*() {
         latencyMs,
         purpose
       }))
-      yield* Metric.increment(Metric.tagged(upstreamCalls, "result", "success"))
-      yield* Metric.incrementBy(Metric.tagged(tokens, "kind", "prompt"), usage.promptTokens)
-      yield* Metric.incrementBy(Metric.tagged(tokens, "kind", "completion"), usage.completionTokens)
+      yield* Metric.increment(upstreamCalls("success"))
+      yield* Metric.incrementBy(promptTokens, usage.promptTokens)
+      yield* Metric.incrementBy(completionTokens, usage.completionTokens)
       if (Option.isSome(usage.costUsd)) yield* Metric.incrementBy(costUsd, BigDecimal.unsafeToNumber(usage.costUsd.value))
       return usage
     })
@@ -144,7 +147,7 @@ export const make = Effect.gen(function*() {
         latencyMs,
         purpose
       }))
-      yield* Metric.increment(Metric.tagged(upstreamCalls, "result", error === "interrupted" ? "interrupted" : error._tag))
+      yield* Metric.increment(upstreamCalls(error === "interrupted" ? "interrupted" : error._tag))
     })
 
   /**
@@ -215,7 +218,7 @@ export const make = Effect.gen(function*() {
         }),
         onLeft: (error): CompletionResult => ({ status: "error", error, latencyMs, attempts })
       })
-    }).pipe(Effect.withSpan("LlmClient.generateCompletion"))
+    })
 
   const generateCompletion = (request: CompletionRequest) =>
     Effect.flatMap(run(request), (result) => result.status === "success" ? Effect.succeed(result) : Effect.fail(result.error))

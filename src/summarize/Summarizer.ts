@@ -15,6 +15,7 @@ import { buildCombineMessages, buildMessages, overheadTokens, PROMPT_VERSION } f
 import { plan, truncate } from "./Split.js"
 import type { FallbackReason, Summary } from "./Summary.js"
 import { SummaryCache } from "./SummaryCache.js"
+import { taggedCounter } from "../metrics/TaggedCounter.js"
 import { estimateTokens } from "./Tokens.js"
 
 export interface SummaryInput {
@@ -25,7 +26,7 @@ export interface SummaryInput {
   readonly maxTokens?: number
 }
 
-const summaries = Metric.counter("summaries_total", { description: "Summaries by outcome and fallback reason" })
+const summaries = taggedCounter(Metric.counter("summaries_total", { description: "Summaries by outcome and fallback reason" }), "outcome", "reason")
 
 export const COSMETIC_SUMMARY =
   "Only formatting changed (whitespace, line breaks or invisible characters); the wording of the document is the same."
@@ -107,7 +108,7 @@ const make = Effect.gen(function*() {
       const base = { rawDiff: change.rawDiff, cached: false, model: null, provider: null, requestId: null }
       const sections = condense(change)
       if (isCosmeticOnly(change) || sections.length === 0) {
-        yield* Metric.increment(Metric.tagged(Metric.tagged(summaries, "outcome", "summarized"), "reason", "cosmetic"))
+        yield* Metric.increment(summaries("summarized", "cosmetic"))
         return { ...base, status: "summarized", summary: COSMETIC_SUMMARY, fallbackReason: null, usage: null, attempts: 0, latencyMs: yield* elapsed } satisfies Summary
       }
 
@@ -122,7 +123,7 @@ const make = Effect.gen(function*() {
 
       const cached = yield* cache.get(key)
       if (Option.isSome(cached)) {
-        yield* Metric.increment(Metric.tagged(Metric.tagged(summaries, "outcome", "summarized"), "reason", "cached"))
+        yield* Metric.increment(summaries("summarized", "cached"))
         return { ...cached.value, cached: true, attempts: 0, latencyMs: yield* elapsed } satisfies Summary
       }
 
@@ -157,7 +158,7 @@ const make = Effect.gen(function*() {
         const error = outcome.left
         if (error._tag === "RateLimitQueueFull") return yield* Effect.fail(error)
         const reason = reasonOf(error)
-        yield* Metric.increment(Metric.tagged(Metric.tagged(summaries, "outcome", "fallback"), "reason", reason))
+        yield* Metric.increment(summaries("fallback", reason))
         yield* Effect.logWarning("Summary fell back to the raw diff").pipe(
           Effect.annotateLogs({ fallbackReason: reason, error: error._tag, detail: "message" in error ? error.message : "", attempts: attemptCount })
         )
@@ -177,10 +178,10 @@ const make = Effect.gen(function*() {
         attempts: attemptCount,
         latencyMs
       }
-      yield* Metric.increment(Metric.tagged(Metric.tagged(summaries, "outcome", "summarized"), "reason", "none"))
+      yield* Metric.increment(summaries("summarized", "none"))
       yield* cache.put(key, summary)
       return summary
-    }).pipe(Effect.withSpan("Summarizer.summarize"))
+    })
 
   return Summarizer.of({ summarize })
 })

@@ -1,9 +1,10 @@
 import { SqlClient } from "@effect/sql"
 import { Clock, Context, Effect, Layer, Metric, Option } from "effect"
 import { Config } from "../Config.js"
+import { taggedCounter } from "../metrics/TaggedCounter.js"
 import type { Summary } from "./Summary.js"
 
-const lookups = Metric.counter("summaries_cache_lookups_total", { description: "Summary cache lookups by result" })
+const lookups = taggedCounter(Metric.counter("summaries_cache_lookups_total", { description: "Summary cache lookups by result" }), "result")
 
 /**
  * Summaries already paid for, keyed by a hash of the prompt version, the normalized change, the
@@ -23,7 +24,7 @@ export class SummaryCache extends Context.Tag("SummaryCache")<SummaryCache, {
         SELECT response FROM summary_cache WHERE key = ${key} AND expires_at > now()
       `.pipe(
         Effect.map((rows) => Option.fromNullable(rows[0]?.response)),
-        Effect.tap((hit) => Metric.increment(Metric.tagged(lookups, "result", Option.isSome(hit) ? "hit" : "miss"))),
+        Effect.tap((hit) => Metric.increment(lookups(Option.isSome(hit) ? "hit" : "miss"))),
         Effect.catchAll((error) => Effect.logWarning("Summary cache unavailable", error._tag).pipe(Effect.as(Option.none())))
       )
 
