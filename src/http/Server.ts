@@ -1,11 +1,12 @@
 import { HttpApiBuilder, HttpApiSwagger, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Effect, Layer, Option } from "effect"
-import { createServer } from "node:http"
+import { Context, Effect, Layer, Option } from "effect"
+import { createServer, type Server } from "node:http"
 import { Config } from "../Config.js"
 import { Api } from "./Api.js"
 import { AuthorizationLive } from "./Authorization.js"
 import { bodyLimit } from "./BodyLimit.js"
+import { jsonBody } from "./JsonBody.js"
 import { SummariesHttp } from "../summarize/SummariesHttp.js"
 import { UsageHttp } from "../usage/UsageHttp.js"
 import { HealthHttp } from "./HealthHttp.js"
@@ -19,7 +20,7 @@ export const ApiLive = HttpApiBuilder.api(Api).pipe(
 /** Routes, docs, OpenAPI document and middleware, on whatever `HttpServer` is provided. */
 export const HttpAppLive = Layer.unwrapEffect(Effect.gen(function*() {
   const { server } = yield* Config
-  return HttpApiBuilder.serve((app) => requestContext(bodyLimit(server.maxInputBytes)(app))).pipe(
+  return HttpApiBuilder.serve((app) => requestContext(bodyLimit(server.maxInputBytes)(jsonBody(app)))).pipe(
     Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(ApiLive)
@@ -37,21 +38,42 @@ const logStart = Effect.gen(function*() {
   yield* Effect.logInfo(`Listening on ${address}; AI ${ai}`)
 })
 
-/**
- * The Node server on HOST:PORT. On shutdown it stops accepting, lets requests in flight finish for
- * up to `SHUTDOWN_GRACE_MS`, then closes what is left.
- */
-export const HttpServerLive = Layer.unwrapEffect(Effect.gen(function*() {
+class NodeServer extends Context.Tag("NodeServer")<NodeServer, Server>() {}
+
+const NodeServerLive = Layer.sync(NodeServer, () => createServer())
+
+const HttpServerLive = Layer.unwrapEffect(Effect.gen(function*() {
   const { server: settings } = yield* Config
-  const server = createServer()
-  // Built after the server, so this finalizer runs first: the grace period starts with the shutdown.
-  const graceTimer = Layer.scopedDiscard(Effect.addFinalizer(() =>
-    Effect.sync(() => setTimeout(() => server.closeAllConnections(), settings.shutdownGraceMs).unref())
-  ))
-  return Layer.provideMerge(graceTimer, NodeHttpServer.layer(() => server, { host: settings.host, port: settings.port }))
+  const server = yield* NodeServer
+  return NodeHttpServer.layer(() => server, { host: settings.host, port: settings.port })
 }))
 
-export const HttpLive = HttpAppLive.pipe(
+/**
+ * Graceful shutdown. Built after the routes, so its finalizer runs before they are taken down:
+ * the server stops accepting, requests in flight finish (for up to `SHUTDOWN_GRACE_MS`, then the
+ * connections left are closed), and only then do the routes and the services (the ledger's
+ * final flush among them) stop.
+ */
+const GracefulShutdown = Layer.scopedDiscard(Effect.gen(function*() {
+  const { server: settings } = yield* Config
+  const server = yield* NodeServer
+  yield* Effect.addFinalizer(() =>
+    Effect.gen(function*() {
+      yield* Effect.logInfo("Shutting down: no new connections; requests in flight may finish").pipe(
+        Effect.annotateLogs("graceMs", settings.shutdownGraceMs)
+      )
+      const timer = setTimeout(() => server.closeAllConnections(), settings.shutdownGraceMs)
+      yield* Effect.async<void>((resume) => {
+        server.close(() => resume(Effect.void))
+      })
+      clearTimeout(timer)
+    })
+  )
+}))
+
+export const HttpLive = GracefulShutdown.pipe(
+  Layer.provideMerge(HttpAppLive),
   Layer.provideMerge(Layer.effectDiscard(logStart)),
-  Layer.provide(HttpServerLive)
+  Layer.provide(HttpServerLive),
+  Layer.provide(NodeServerLive)
 )
