@@ -9,6 +9,7 @@ import { performance } from "node:perf_hooks"
 import { pathToFileURL } from "node:url"
 import { Config } from "../src/Config.js"
 import { RateLimiter } from "../src/llm/RateLimiter.js"
+import { busiestWindow } from "../test/support/SlidingWindow.js"
 
 const perSecond = 50
 
@@ -20,17 +21,6 @@ const limiter = (vars: Readonly<Record<string, string>>, keyPrefix = `bench:rate
     )),
     Context.get(RateLimiter)
   )
-
-const busiestWindow = (starts: ReadonlyArray<number>, windowMs: number): number => {
-  const sorted = [...starts].sort((a, b) => a - b)
-  let best = 0
-  let lo = 0
-  for (let hi = 0; hi < sorted.length; hi++) {
-    while (sorted[hi]! - sorted[lo]! >= windowMs) lo++
-    best = Math.max(best, hi - lo + 1)
-  }
-  return best
-}
 
 export interface PacingResult {
   readonly mode: string

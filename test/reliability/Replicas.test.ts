@@ -4,13 +4,13 @@ import * as SmtpSink from "../integration/budget/SmtpSink.js"
 import { makeEmulator } from "../support/OpenRouterEmulator.js"
 import { freePort, startService } from "../support/ServiceProcess.js"
 import { postJson } from "./Client.js"
+import { busiestWindow } from "../support/SlidingWindow.js"
 import {
   count,
   eventually,
   freshChange,
   freshDatabase,
   ledgerRows,
-  maxInWindow,
   outcomeOf,
   readiness,
   report,
@@ -72,7 +72,7 @@ describe("two replicas", () => {
       )
       const wall = Date.now() - started
       const arrivals = emulator.calls.map((c) => c.at)
-      const busiest = maxInWindow(arrivals, windowMs - jitterMs)
+      const busiest = busiestWindow(arrivals, windowMs - jitterMs)
       const tightest = tightestSpan(arrivals, limit + 1)
       const span = Math.max(...arrivals) - Math.min(...arrivals)
 

@@ -155,17 +155,6 @@ export const outcomeOf = (result: { readonly status: number; readonly body: stri
   return body.status === "fallback" ? `200 fallback:${body.fallbackReason}` : `200 ${body.status}`
 }
 
-/** The largest number of timestamps inside any window of `windowMs` starting at one of them. */
-export const maxInWindow = (timestamps: ReadonlyArray<number>, windowMs: number): number => {
-  const sorted = [...timestamps].sort((a, b) => a - b)
-  let best = 0
-  let start = 0
-  for (let end = 0; end < sorted.length; end++) {
-    while (sorted[end]! - sorted[start]! >= windowMs) start++
-    best = Math.max(best, end - start + 1)
-  }
-  return best
-}
 
 /** The shortest time spanned by `n` consecutive timestamps: more than `n - 1` calls never fit in less. */
 export const tightestSpan = (timestamps: ReadonlyArray<number>, n: number): number => {

@@ -1,6 +1,7 @@
 import { describe, expect, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { App, appLayer, ledgerCount, liveBlock, smallDiff, summarize } from "../summarize/support.js"
+import { busiestWindow } from "../../support/SlidingWindow.js"
 
 const LIMIT = 5
 const WINDOW_MS = 1000
@@ -11,17 +12,6 @@ const WINDOW_MS = 1000
  * since either lets 6 or more calls through within a few milliseconds of a window edge.
  */
 const JITTER_MS = 150
-
-/** The most calls that arrived within any span shorter than the window (less the jitter allowance). */
-const busiestWindow = (arrivals: ReadonlyArray<number>): number => {
-  const sorted = [...arrivals].sort((a, b) => a - b)
-  let most = 0
-  for (let i = 0, j = 0; j < sorted.length; j++) {
-    while (sorted[j]! - sorted[i]! >= WINDOW_MS - JITTER_MS) i++
-    most = Math.max(most, j - i + 1)
-  }
-  return most
-}
 
 describe("the upstream rate limit, through POST /v1/summaries", () => {
   layer(
@@ -50,7 +40,7 @@ describe("the upstream rate limit, through POST /v1/summaries", () => {
         }
         const arrivals = app.emulator.calls.map((call) => call.at)
         expect(arrivals).toHaveLength(20)
-        expect(busiestWindow(arrivals)).toBeLessThanOrEqual(LIMIT)
+        expect(busiestWindow(arrivals, WINDOW_MS - JITTER_MS)).toBeLessThanOrEqual(LIMIT)
         // 20 calls at 5 a second: the 16th cannot start before 3 windows have passed.
         expect(elapsed).toBeGreaterThanOrEqual(3 * WINDOW_MS)
         // ...and the limiter uses what it is allowed: no idle second along the way.

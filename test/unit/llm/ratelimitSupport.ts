@@ -20,14 +20,4 @@ export const advance = (ms: number, stepMs = 250) =>
 /** Lets forked fibers run until they block, without moving virtual time. */
 export const settle = Effect.forEach(Array.from({ length: 20 }), () => Effect.yieldNow(), { discard: true })
 
-/** The most starts found in any half-open span [t, t + windowMs). */
-export const busiestWindow = (starts: ReadonlyArray<number>, windowMs: number): number => {
-  const sorted = [...starts].sort((a, b) => a - b)
-  let best = 0
-  let lo = 0
-  for (let hi = 0; hi < sorted.length; hi++) {
-    while (sorted[hi]! - sorted[lo]! >= windowMs) lo++
-    best = Math.max(best, hi - lo + 1)
-  }
-  return best
-}
+export { busiestWindow } from "../../support/SlidingWindow.js"

@@ -1,0 +1,11 @@
+/** The most timestamps found in any half-open span [t, t + windowMs): what a sliding-window limit bounds. */
+export const busiestWindow = (timestamps: ReadonlyArray<number>, windowMs: number): number => {
+  const sorted = [...timestamps].sort((a, b) => a - b)
+  let best = 0
+  let lo = 0
+  for (let hi = 0; hi < sorted.length; hi++) {
+    while (sorted[hi]! - sorted[lo]! >= windowMs) lo++
+    best = Math.max(best, hi - lo + 1)
+  }
+  return best
+}
