@@ -4,8 +4,7 @@
  * gateway and this service's `POST /v1/summaries`, each at 1 and at 32 in flight, in interleaved
  * rounds (medians reported), then a check that the ledger holds one row per upstream call.
  */
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { mkdirSync, readdirSync, rmSync } from "node:fs"
 import * as Path from "node:path"
 import {
   bareProxy,
@@ -196,17 +195,8 @@ export const run = async (quick: boolean, forceProfile: boolean): Promise<Overhe
     }
     const floor = sdkDirect(upstream, body, "undici")
     const contenders = [floor, ...started.slice(1), svc]
-    // The same service transpiled ahead of time and run by plain node, as a deployment would: no tsx in memory.
-    const builtDataDir = mkdtempSync(Path.join(tmpdir(), "bench-service-built-"))
-    const built = await service(upstream, db, {
-      entry: await buildForProfile(),
-      dataDir: builtDataDir,
-      name: "policy-summarizer, esbuild-transpiled, plain node"
-    })
-    started.push(built)
-    const references = [sdkDirect(upstream, body, "default"), built]
-    const measured = await measureInterleaved(upstream, contenders, references, (c) => c === svc || c === built, t)
-    rmSync(builtDataDir, { recursive: true, force: true })
+    const references = [sdkDirect(upstream, body, "default")]
+    const measured = await measureInterleaved(upstream, contenders, references, (c) => c === svc, t)
     serviceCalls += measured.serviceCalls
     summaries += measured.summaries
 

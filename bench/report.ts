@@ -98,8 +98,6 @@ const targetLines = (o: OverheadResult): Array<string> => {
     lines.push(`added mean latency at 1 in flight over ${a.floor}: ${f2(a.median)} ms (rounds: ${a.rounds.map(f2).join(", ")}); target <= 1 ms: ${verdict(a.median <= 1)}`)
   }
   lines.push(`service peak memory (VmHWM): ${f0(r.service.peakMb)} MB; target < 200 MB: ${verdict(r.service.peakMb < 200)}`)
-  const built = o.contenders.find((c) => c.name.startsWith("policy-summarizer") && c.reference)
-  if (built !== undefined) lines.push(`the same service transpiled ahead of time (no tsx loader): peak ${f0(built.peakMb)} MB`)
   for (const floor of r.floors) {
     lines.push(`service throughput at 32 in flight / ${floor.name}: ${f2(r.service.cells[32]!.rps / floor.cells[32]!.rps)}`)
   }
