@@ -1,7 +1,8 @@
-import { diffWords } from "diff"
 import type { Change, Hunk } from "./Change.js"
-import { headingAt } from "./Heading.js"
-import { comparableLine } from "./Normalize.js"
+import { headingOfLine, type ReadLine } from "./Heading.js"
+import { isDecoration, normalizeInline } from "./Normalize.js"
+import { diffNormalizedWords } from "./WordDiff.js"
+import { forEachRun, isLetterOrNumber, isWhitespace } from "./Words.js"
 
 /** A run of changes under one heading (a location hint; null when none is known). */
 export interface Section {
@@ -39,7 +40,7 @@ type Segment = { readonly equal: string } | { readonly removed: string; readonly
 
 const segmentsOf = (before: string, after: string): Array<Segment> => {
   const segments: Array<Segment> = []
-  for (const part of diffWords(before, after)) {
+  for (const part of diffNormalizedWords(before, after)) {
     if (!part.added && !part.removed) {
       segments.push({ equal: part.value })
       continue
@@ -58,21 +59,41 @@ const segmentsOf = (before: string, after: string): Array<Segment> => {
   return segments
 }
 
-const wordBounds = (text: string): Array<{ readonly start: number; readonly end: number }> =>
-  Array.from(text.matchAll(/\S+/g), (match) => ({ start: match.index, end: match.index + match[0].length }))
+// Words here are runs of non-whitespace (`\S+`); unchanged stretches can be long, so only the
+// words kept are looked at, from either end.
+
+/** Where the `n`-th word from the start of `text` ends, or null when there are fewer words. */
+const afterWord = (text: string, n: number): number | null => {
+  let count = 0
+  for (let index = 0; index < text.length; index++) {
+    const endsWord = !isWhitespace(text.charCodeAt(index)) && (index + 1 === text.length || isWhitespace(text.charCodeAt(index + 1)))
+    if (endsWord && ++count === n) return index + 1
+  }
+  return null
+}
+
+/** Where the `n`-th word from the end of `text` starts, or null when there are fewer words. */
+const beforeWord = (text: string, n: number): number | null => {
+  let count = 0
+  for (let index = text.length - 1; index >= 0; index--) {
+    const startsWord = !isWhitespace(text.charCodeAt(index)) && (index === 0 || isWhitespace(text.charCodeAt(index - 1)))
+    if (startsWord && ++count === n) return index
+  }
+  return null
+}
 
 const windowed = (text: string, keepHead: boolean, keepTail: boolean, words: number): string => {
-  const bounds = wordBounds(text)
   const kept = (keepHead ? words : 0) + (keepTail ? words : 0)
-  if (bounds.length <= kept) return text
-  const head = keepHead ? text.slice(0, bounds[words - 1]!.end) : ""
-  const tail = keepTail ? text.slice(bounds[bounds.length - words]!.start) : ""
+  if (afterWord(text, kept + 1) === null) return text
+  const head = keepHead ? text.slice(0, afterWord(text, words)!) : ""
+  const tail = keepTail ? text.slice(beforeWord(text, words)!) : ""
   return `${head}${keepHead ? " " : ""}…${keepTail ? " " : ""}${tail}`
 }
 
 /**
  * One line with word-level marks: `[-removed-]{+added+}`, and about `words` unchanged words on
- * each side of a change; longer unchanged stretches become `…`.
+ * each side of a change; longer unchanged stretches become `…`. Both lines are normalized
+ * (`normalizeInline`), as the slots of a change are.
  */
 export const wordMarks = (before: string, after: string, contextWords: number = DEFAULT_CONTEXT_WORDS): string => {
   const words = Math.max(1, contextWords)
@@ -87,23 +108,41 @@ export const wordMarks = (before: string, after: string, contextWords: number = 
 
 // ---- pairing removed lines with the added lines that replace them ------------------------
 
-const wordBag = (text: string): Map<string, number> => {
-  const bag = new Map<string, number>()
-  for (const word of text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []) bag.set(word, (bag.get(word) ?? 0) + 1)
-  return bag
+/** A line's words (`[\p{L}\p{N}]+` once lower-cased) as sorted ids, repeats kept: a multiset cheap to intersect. */
+const wordIds = (text: string, idOf: Map<string, number>): Int32Array => {
+  const lower = text.toLowerCase()
+  const ids: Array<number> = []
+  forEachRun(lower, isLetterOrNumber, (start, end) => {
+    const word = lower.slice(start, end)
+    let id = idOf.get(word)
+    if (id === undefined) {
+      id = idOf.size
+      idOf.set(word, id)
+    }
+    ids.push(id)
+  })
+  return Int32Array.from(ids).sort()
 }
 
-const bagSize = (bag: Map<string, number>): number => {
-  let size = 0
-  for (const count of bag.values()) size += count
-  return size
-}
-
-const similarity = (a: Map<string, number>, sizeA: number, b: Map<string, number>, sizeB: number): number => {
-  if (sizeA + sizeB === 0 || (2 * Math.min(sizeA, sizeB)) / (sizeA + sizeB) < MIN_SIMILARITY) return 0
+/** The Dice coefficient of two word multisets, or 0 as soon as it cannot reach MIN_SIMILARITY. */
+const similarity = (a: Int32Array, b: Int32Array): number => {
+  const total = a.length + b.length
+  if (total === 0 || (2 * Math.min(a.length, b.length)) / total < MIN_SIMILARITY) return 0
+  const needed = (MIN_SIMILARITY * total) / 2
   let shared = 0
-  for (const [word, count] of a) shared += Math.min(count, b.get(word) ?? 0)
-  return (2 * shared) / (sizeA + sizeB)
+  for (let i = 0, j = 0; i < a.length && j < b.length;) {
+    if (a[i] === b[j]) {
+      shared++
+      i++
+      j++
+      continue
+    }
+    if (a[i]! < b[j]!) i++
+    else j++
+    // Most pairs are unrelated lines: stop once the words left cannot share enough.
+    if (shared + Math.min(a.length - i, b.length - j) < needed) return 0
+  }
+  return (2 * shared) / total
 }
 
 /** A removed or added line of the change, normalized; blank and decoration lines are not slots. */
@@ -146,13 +185,14 @@ const pairSlots = (slots: ReadonlyArray<Slot>): Pairing => {
   const removed = open("removed")
   const added = open("added")
   if (removed.length * added.length > MAX_PAIRING_CELLS) return { dropped, partner }
-  const bags = new Map(slots.map((slot, index) => [index, wordBag(slot.key)] as const))
-  const sizes = new Map([...bags].map(([index, bag]) => [index, bagSize(bag)] as const))
+  const idOf = new Map<string, number>()
+  const removedWords = removed.map((index) => wordIds(slots[index]!.key, idOf))
+  const addedWords = added.map((index) => wordIds(slots[index]!.key, idOf))
   const candidates: Array<{ readonly r: number; readonly a: number; readonly sim: number }> = []
-  for (const r of removed) {
-    for (const a of added) {
-      const sim = similarity(bags.get(r)!, sizes.get(r)!, bags.get(a)!, sizes.get(a)!)
-      if (sim >= MIN_SIMILARITY) candidates.push({ r, a, sim })
+  for (let i = 0; i < removed.length; i++) {
+    for (let j = 0; j < added.length; j++) {
+      const sim = similarity(removedWords[i]!, addedWords[j]!)
+      if (sim >= MIN_SIMILARITY) candidates.push({ r: removed[i]!, a: added[j]!, sim })
     }
   }
   // Slot indices follow the change's order, so their distance says how near two lines are.
@@ -197,13 +237,14 @@ const builder = (): Builder => {
 }
 
 /** The heading each hunk line is, read on its own side (setext headings need the next line). */
-const headingsOf = (hunk: Hunk): Array<string | null> => {
+const headingsOf = (hunk: Hunk, read: ReadonlyArray<ReadLine>): Array<string | null> => {
   const headings: Array<string | null> = hunk.lines.map(() => null)
   for (const side of ["removed", "added"] as const) {
     const indices = hunk.lines.flatMap((line, index) => (line.kind === side || line.kind === "context" ? [index] : []))
-    const texts = indices.map((index) => hunk.lines[index]!.text)
     indices.forEach((lineIndex, position) => {
-      headings[lineIndex] = headingAt(texts, position) ?? headings[lineIndex] ?? null
+      const next = indices[position + 1]
+      const heading = headingOfLine(read[lineIndex]!, next === undefined ? undefined : hunk.lines[next]!.text)
+      headings[lineIndex] = heading ?? headings[lineIndex] ?? null
     })
   }
   return headings
@@ -220,14 +261,17 @@ const walk = (change: Change): { readonly events: Array<Event>; readonly slots: 
   const slots: Array<Slot> = []
   for (const hunk of change.hunks) {
     events.push({ type: "hunk", location: hunk.location })
-    const headings = headingsOf(hunk)
+    // Each line is normalized once, for the headings and for the slot keys alike.
+    const read = hunk.lines.map((line): ReadLine => ({ normalized: normalizeInline(line.text), decoration: isDecoration(line.text) }))
+    const headings = headingsOf(hunk, read)
     hunk.lines.forEach((line, index) => {
       const heading = headings[index] ?? null
       if (line.kind === "context") {
         if (heading !== null) events.push({ type: "heading", heading })
         return
       }
-      const key = comparableLine(line.text)
+      // `comparableLine`: decoration counts as blank.
+      const key = read[index]!.decoration ? "" : read[index]!.normalized
       if (key === "") return
       events.push({ type: "slot", slot: slots.length })
       slots.push({ kind: line.kind, key, heading })

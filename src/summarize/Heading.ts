@@ -15,9 +15,7 @@ const clip = (text: string): string => {
   return cleaned.length <= MAX_HEADING_CHARS ? cleaned : `${cleaned.slice(0, MAX_HEADING_CHARS - 1)}…`
 }
 
-/** The heading text of a line that is an ATX or bold-only heading, else null. */
-export const inlineHeading = (line: string): string | null => {
-  const text = normalizeInline(line)
+const normalizedInlineHeading = (text: string): string | null => {
   const atx = ATX.exec(text)
   if (atx !== null && atx[1] !== undefined && atx[1] !== "") return clip(atx[1])
   const bold = BOLD_LINE.exec(text)
@@ -25,15 +23,30 @@ export const inlineHeading = (line: string): string | null => {
   return null
 }
 
+/** The heading text of a line that is an ATX or bold-only heading, else null. */
+export const inlineHeading = (line: string): string | null => normalizedInlineHeading(normalizeInline(line))
+
+/** A line with what heading detection needs of it, for callers that already computed it. */
+export interface ReadLine {
+  /** `normalizeInline` of the line. */
+  readonly normalized: string
+  /** `isDecoration` of the line. */
+  readonly decoration: boolean
+}
+
+/** The heading `line` is (ATX, bold-only, or underlined by `next`, a raw line), else null. */
+export const headingOfLine = (line: ReadLine, next: string | undefined): string | null => {
+  if (line.decoration) return null
+  const inline = normalizedInlineHeading(line.normalized)
+  if (inline !== null) return inline
+  return next !== undefined && line.normalized !== "" && SETEXT_UNDERLINE.test(next) ? clip(line.normalized) : null
+}
+
 /** The heading that line `index` of `lines` is (ATX, bold-only, or underlined by the next line), else null. */
 export const headingAt = (lines: ReadonlyArray<string>, index: number): string | null => {
   const line = lines[index]
-  if (line === undefined || isDecoration(line)) return null
-  const inline = inlineHeading(line)
-  if (inline !== null) return inline
-  const next = lines[index + 1]
-  const text = normalizeInline(line)
-  return next !== undefined && text !== "" && SETEXT_UNDERLINE.test(next) ? clip(text) : null
+  if (line === undefined) return null
+  return headingOfLine({ normalized: normalizeInline(line), decoration: isDecoration(line) }, lines[index + 1])
 }
 
 /** The nearest heading at or above line `index` (0-based), or null when none is found. */

@@ -24,11 +24,15 @@ const isLatinExtra = (code: number): boolean =>
 export const estimateTokens = (text: string): number => {
   let ascii = 0
   let extra = 0
-  for (const char of text) {
-    const code = char.codePointAt(0)!
+  // By UTF-16 unit rather than `for of`, which allocates a string per character; a surrogate pair
+  // is read as one code point, a lone surrogate as itself, as `for of` does.
+  for (let index = 0; index < text.length; index++) {
+    const code = text.codePointAt(index)!
     if (code < 0x80) ascii++
-    else if (code > 0xffff) extra += ASTRAL_TOKENS
-    else if (isLatinExtra(code)) {
+    else if (code > 0xffff) {
+      extra += ASTRAL_TOKENS
+      index++
+    } else if (isLatinExtra(code)) {
       ascii++
       extra += LATIN_EXTRA_TOKENS
     } else extra += OTHER_SCRIPT_TOKENS

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
+import * as fc from "fast-check"
 import { fromTexts, fromUnifiedDiff } from "../../../src/summarize/Change.js"
 import { isCosmeticOnly, normalizeInline } from "../../../src/summarize/Normalize.js"
 import { fixture, loadFixtures } from "./fixtures.js"
@@ -19,9 +20,27 @@ const doc = [
   ""
 ].join("\n")
 
+// Every rule of normalizeInline applied in turn, as a reference for its shortcut on normal lines.
+const normalizedInFull = (text: string) =>
+  text.replace(/[\u00AD\u200B-\u200D\u2060\uFEFF]/g, "").replace(/&(?:nbsp|#160|#xa0);/gi, " ").replace(/<br\s*\/?>/gi, " ")
+    .replace(/\\([\\`*_{}[\]()#+\-.!|<>~])/g, "$1").replace(/\s+/g, " ").trim()
+
 describe("normalizeInline", () => {
   it("removes invisible characters and turns non-breaking spaces and <br> into single spaces", () => {
     expect(normalizeInline("\uFEFF  a\u00A0b\u202Fc\u200Bd\u200C\u200De\u2060f<br>g<BR />h\t\ti  ")).toBe("a b cdef g h i")
+  })
+
+  it("gives what all its rules give, also on lines it finds already normal", () => {
+    const piece = fc.constantFrom(
+      "a", "word", " ", "  ", "\t", "\n", "\u00A0", "\u3000", "\u00AD", "\u200B", "\uFEFF", "\u2060", "&nbsp;", "&#XA0;", "&amp;", "&",
+      "&nb", "sp;", "<br>", "<BR />", "<br", "/>", "<b>", "<", "\\.", "\\\\", "\\", "é", "’", "😀", "-", "="
+    )
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 14 }).map((pieces) => pieces.join("")), (text) => {
+        expect(normalizeInline(text)).toBe(normalizedInFull(text))
+      }),
+      { numRuns: 5000 }
+    )
   })
 })
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { fromTexts } from "../../../src/summarize/Change.js"
 import { condense, render } from "../../../src/summarize/Condense.js"
-import { buildCombineMessages, buildMessages, detectLanguage, PROMPT_VERSION } from "../../../src/summarize/Prompt.js"
+import { buildCombineMessages, buildMessages, detectLanguage, overheadTokens, PROMPT_VERSION } from "../../../src/summarize/Prompt.js"
+import { estimateMessagesTokens, estimateTokens } from "../../../src/summarize/Tokens.js"
 import { fixture } from "./fixtures.js"
 
 const fenceLines = (content: string, label: string) =>
@@ -101,5 +102,20 @@ describe("detectLanguage", () => {
     expect(detectLanguage(fixture("03").after)).toBe("fr")
     expect(detectLanguage("Wir verarbeiten Ihre Daten nur, wenn Sie uns die Einwilligung geben und die Verarbeitung für den Vertrag mit Ihnen nicht anders möglich ist.")).toBe("de")
     expect(detectLanguage("Cookies")).toBeNull()
+  })
+})
+
+describe("overheadTokens", () => {
+  it("with the change text's estimate covers the whole prompt, for each of many documents in turn", () => {
+    const changeText = render(condense(fromTexts(fixture("07").before, fixture("07").after)))
+    const documents = Array.from({ length: 300 }, (_, i) => ({ service: `Service ${i}`, title: `Privacy Policy ${"v".repeat(i)}` }))
+    const first = documents.map((document) => overheadTokens({ document }))
+    for (const [i, document] of documents.entries()) {
+      expect(overheadTokens({ document })).toBe(first[i])
+      const prompt = estimateMessagesTokens(buildMessages({ changeText, document, part: { index: 2, total: 3 } }))
+      expect(prompt).toBeLessThanOrEqual(first[i]! + estimateTokens(changeText))
+      expect(prompt).toBeGreaterThan(first[i]! + estimateTokens(changeText) - 30)
+    }
+    expect(first[299]).toBeGreaterThan(first[0]! + 50)
   })
 })

@@ -15,6 +15,12 @@ describe("estimateTokens", () => {
     expect(estimateTokens("🙂🙂")).toBe(4)
   })
 
+  it("reads a surrogate pair as one astral character and a lone surrogate as another script's", () => {
+    expect(estimateTokens("a🙂b")).toBe(Math.ceil(2 / 3.5 + 2))
+    expect(estimateTokens("a\uD83Db")).toBe(Math.ceil(2 / 3.5 + 1))
+    expect(estimateTokens("\uDE42\uD83D")).toBe(2)
+  })
+
   it("adds each message's framing", () => {
     expect(estimateMessagesTokens([{ role: "system", content: "" }, { role: "user", content: "abcdefg" }])).toBe(4 + 4 + 2)
   })
