@@ -8,44 +8,27 @@
  */
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
-import { Context, Effect, Layer, Logger, LogLevel, Redacted } from "effect"
+import { Context, Effect, Layer, Logger, LogLevel } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import { pathToFileURL } from "node:url"
-import pg from "pg"
 import * as Migrations from "../src/db/Migrations.js"
 import { toColumns } from "../src/usage/LedgerRow.js"
 import { UsageRepo } from "../src/usage/UsageRepo.js"
 import { usageRow } from "../test/support/UsageRows.js"
-import { configLayer } from "../test/support/TestDatabase.js"
+import { configLayer, createDatabase, serverUrl } from "../test/support/TestDatabase.js"
+import { percentile } from "./loadgen.js"
 
-const serverUrl = process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/postgres"
 const callers = 32
 
-const admin = (statement: string) =>
-  Effect.promise(async () => {
-    const client = new pg.Client({ connectionString: serverUrl })
-    await client.connect()
-    try {
-      await client.query(statement)
-    } finally {
-      await client.end()
-    }
-  })
-
-/** A migrated database of its own for the duration of the scope. */
+/** A migrated database of its own for the duration of the scope (created and dropped like the tests'). */
 const benchDatabase = (label: string) =>
   Effect.gen(function*() {
-    const name = `bench_${label}_${process.pid}`
-    yield* Effect.acquireRelease(admin(`CREATE DATABASE "${name}"`), () => admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`))
-    const url = new URL(serverUrl)
-    url.pathname = `/${name}`
-    const client = PgClient.layer({ url: Redacted.make(url.toString()), maxConnections: 10 })
+    const db = yield* Effect.orDie(createDatabase(`bench_${label}`))
+    const client = PgClient.layer({ url: db.url, maxConnections: 10 })
     return yield* Layer.build(Layer.provideMerge(Migrations.layer, client))
   })
-
-const percentile = (sorted: ReadonlyArray<number>, p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!
 
 interface WriteResult {
   readonly mode: string
