@@ -36,23 +36,24 @@ export const insertParameters = (rows: ReadonlyArray<Columns>): ReadonlyArray<Re
   columns.map((c) => rows.map((r) => r[c]))
 
 /** One row as the database (and the spool) hold it: the cost as exact decimal text, never a float. */
-export type Columns = {
-  readonly id: string
-  readonly model: string
-  readonly provider: string | null
-  readonly prompt_tokens: number
-  readonly completion_tokens: number
-  readonly total_tokens: number
-  readonly cost_usd: string | null
-  readonly cost_source: UsageRecord["costSource"]
-  readonly request_id: string | null
-  readonly created_at: string
-  readonly status: UsageRecord["status"]
-  readonly error_code: string | null
-  readonly attempt: number
-  readonly latency_ms: number
-  readonly purpose: string | null
-}
+const ColumnsSchema = Schema.Struct({
+  id: Schema.String,
+  model: Schema.String,
+  provider: Schema.NullOr(Schema.String),
+  prompt_tokens: Schema.Number,
+  completion_tokens: Schema.Number,
+  total_tokens: Schema.Number,
+  cost_usd: Schema.NullOr(Schema.String),
+  cost_source: Schema.Literal("provider", "pricing", "unknown"),
+  request_id: Schema.NullOr(Schema.String),
+  created_at: Schema.String,
+  status: Schema.Literal("success", "error"),
+  error_code: Schema.NullOr(Schema.String),
+  attempt: Schema.Number,
+  latency_ms: Schema.Number,
+  purpose: Schema.NullOr(Schema.String)
+})
+export type Columns = typeof ColumnsSchema.Type
 
 /** Bounded to the column widths, so an odd provider name cannot make a whole batch fail. */
 const clip = (s: string | null, max: number) => (s === null ? null : s.slice(0, max))
@@ -79,23 +80,11 @@ export const toColumns = (r: UsageRecord): Columns => {
   }
 }
 
-/** A row read back from the ledger (`recent`). */
+/** A row read back from the ledger (`recent`): the driver gives NUMERIC as text and TIMESTAMPTZ as a Date. */
 export const Row = Schema.Struct({
-  id: Schema.String,
-  model: Schema.String,
-  provider: Schema.NullOr(Schema.String),
-  prompt_tokens: Schema.Number,
-  completion_tokens: Schema.Number,
-  total_tokens: Schema.Number,
+  ...ColumnsSchema.fields,
   cost_usd: Schema.NullOr(Schema.BigDecimal),
-  cost_source: Schema.Literal("provider", "pricing", "unknown"),
-  request_id: Schema.NullOr(Schema.String),
-  created_at: Schema.DateFromSelf,
-  status: Schema.Literal("success", "error"),
-  error_code: Schema.NullOr(Schema.String),
-  attempt: Schema.Number,
-  latency_ms: Schema.Number,
-  purpose: Schema.NullOr(Schema.String)
+  created_at: Schema.DateFromSelf
 })
 
 export const fromRow = (r: typeof Row.Type): UsageRecord => ({
@@ -117,20 +106,4 @@ export const fromRow = (r: typeof Row.Type): UsageRecord => ({
 })
 
 /** A spool line: the same columns as JSON. A torn last line (a crash mid-write) does not decode and is skipped. */
-export const SpoolLine = Schema.parseJson(Schema.Struct({
-  id: Schema.String,
-  model: Schema.String,
-  provider: Schema.NullOr(Schema.String),
-  prompt_tokens: Schema.Number,
-  completion_tokens: Schema.Number,
-  total_tokens: Schema.Number,
-  cost_usd: Schema.NullOr(Schema.String),
-  cost_source: Schema.Literal("provider", "pricing", "unknown"),
-  request_id: Schema.NullOr(Schema.String),
-  created_at: Schema.String,
-  status: Schema.Literal("success", "error"),
-  error_code: Schema.NullOr(Schema.String),
-  attempt: Schema.Number,
-  latency_ms: Schema.Number,
-  purpose: Schema.NullOr(Schema.String)
-}))
+export const SpoolLine = Schema.parseJson(ColumnsSchema)

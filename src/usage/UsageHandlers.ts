@@ -1,5 +1,6 @@
-import { Effect, Option } from "effect"
+import { Clock, Effect, Option } from "effect"
 import { BudgetGuard } from "../budget/BudgetGuard.js"
+import { periodOf } from "../budget/Period.js"
 import { BadRequest, ServiceUnavailable } from "../domain/ApiErrors.js"
 import type { UsageRecord } from "../domain/UsageRecord.js"
 import { decodeCursor } from "./UsageQueries.js"
@@ -25,7 +26,7 @@ export const totals = (params: { readonly from?: string | undefined; readonly to
   Effect.gen(function*() {
     const repo = yield* UsageRepo
     const guard = yield* BudgetGuard
-    const today = new Date().toISOString().slice(0, 10)
+    const today = periodOf("daily", new Date(yield* Clock.currentTimeMillis))
     const from = yield* parseDay("from", params.from, today)
     const to = yield* parseDay("to", params.to, today)
     if (from > to) return yield* new BadRequest({ field: "from", message: `from (${from}) is after to (${to})` })

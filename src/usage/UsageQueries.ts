@@ -1,5 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { BigDecimal, Data, Effect, Option, Schema } from "effect"
+import { periodOf } from "../budget/Period.js"
 import * as Money from "../domain/Money.js"
 import { fromRow, Row } from "./LedgerRow.js"
 import type { GroupBy, Spend, UsageGroup, UsagePage, UsageTotals } from "./UsageRepo.js"
@@ -29,8 +30,6 @@ export const decodeCursor = (cursor: string): Option.Option<{ readonly createdUs
   const match = /^(\d{1,20})\|([0-9a-f-]{36})$/i.exec(Buffer.from(cursor, "base64url").toString())
   return match ? Option.some({ createdUs: match[1]!, id: match[2]! }) : Option.none()
 }
-
-const utcDay = (d: Date) => d.toISOString().slice(0, 10)
 
 const zero: UsageTotals = {
   calls: 0,
@@ -90,8 +89,8 @@ export const make = Effect.gen(function*() {
 
   const spend = (now: Date) =>
     Effect.gen(function*() {
-      const today = utcDay(now)
-      const monthStart = `${today.slice(0, 7)}-01`
+      const today = periodOf("daily", now)
+      const monthStart = `${periodOf("monthly", now)}-01`
       const rows = yield* sql`
         SELECT coalesce(sum(cost_usd) FILTER (WHERE day = ${today}::date), 0) AS today,
                coalesce(sum(cost_usd), 0) AS month
