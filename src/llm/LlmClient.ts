@@ -82,22 +82,23 @@ export const make = Effect.gen(function*() {
   const hardCap = Option.orElse(config.budget.hardLimitMonthlyUsd.pipe(Option.map((limit) => ({ budget: "monthly" as const, limit }))), () =>
     Option.map(config.budget.hardLimitDailyUsd, (limit) => ({ budget: "daily" as const, limit })))
 
+  // Without a hard cap nothing is reserved, so the worst case is not worked out on every attempt.
   const reserve = (request: ProviderRequest) =>
-    Effect.flatMap(worstCase(request), (worst) =>
-      Option.match(worst, {
-        onSome: budget.reserve,
-        onNone: () =>
-          Option.match(hardCap, {
-            onNone: () => budget.reserve(BigDecimal.fromBigInt(0n)),
-            onSome: ({ budget: period, limit }) =>
+    Option.match(hardCap, {
+      onNone: () => budget.reserve(BigDecimal.fromBigInt(0n)),
+      onSome: ({ budget: period, limit }) =>
+        Effect.flatMap(worstCase(request), (worst) =>
+          Option.match(worst, {
+            onSome: budget.reserve,
+            onNone: () =>
               Effect.fail(new BudgetExceeded({
                 budget: period,
                 limitUsd: format(limit),
                 committedUsd: "unknown",
                 requestedUsd: `unknown: no price for ${[request.model, ...request.fallbackModels].join(", ")}`
               }))
-          })
-      }))
+          }))
+    })
 
   const row = (fields: Omit<UsageRecord, "id" | "createdAt">) =>
     Effect.map(Clock.currentTimeMillis, (now): UsageRecord => ({ ...fields, id: crypto.randomUUID(), createdAt: new Date(now) }))
