@@ -10,7 +10,7 @@ import { isCosmeticOnly } from "../src/summarize/Normalize.js"
 import { buildMessages, overheadTokens } from "../src/summarize/Prompt.js"
 import { estimateTokens } from "../src/summarize/Tokens.js"
 
-const ROOT = new URL("../../shared/fixtures/policy-changes/", import.meta.url)
+const ROOT = new URL("../test/fixtures/policy-changes/", import.meta.url)
 const HEADLINE_FIXTURE = "07-"
 const WARMUP_ITERATIONS = 5
 

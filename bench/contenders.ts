@@ -151,7 +151,7 @@ export const FIXTURE = "07-google-privacy-policy"
 
 /** The request body for `POST /v1/summaries`: the fixture's diff and its document. */
 export const summaryRequest = (): string => {
-  const dir = new URL(`../../shared/fixtures/policy-changes/${FIXTURE}/`, import.meta.url)
+  const dir = new URL(`../test/fixtures/policy-changes/${FIXTURE}/`, import.meta.url)
   const meta = JSON.parse(readFileSync(new URL("meta.json", dir), "utf8")) as { service: string; document_type: string }
   return JSON.stringify({
     diff: readFileSync(new URL("diff.patch", dir), "utf8"),

@@ -8,7 +8,7 @@ import { condense, render } from "../src/summarize/Condense.js"
 import { buildMessages } from "../src/summarize/Prompt.js"
 import { estimateMessagesTokens, estimateTokens } from "../src/summarize/Tokens.js"
 
-const ROOT = new URL("../../shared/fixtures/policy-changes/", import.meta.url)
+const ROOT = new URL("../test/fixtures/policy-changes/", import.meta.url)
 
 export interface FixtureFigures {
   readonly name: string

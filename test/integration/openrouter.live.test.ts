@@ -7,7 +7,7 @@ import { closedCircuit, memoryLedger, openRateLimiter, staticPricing, unlimitedB
 import { configLayer } from "../support/TestDatabase.js"
 
 const key = process.env["OPENROUTER_API_KEY"]
-const diff = readFileSync(new URL("../../../shared/fixtures/policy-changes/01-xfinity-residential-services-terms-of-service/diff.patch", import.meta.url), "utf8")
+const diff = readFileSync(new URL("../fixtures/policy-changes/01-xfinity-residential-services-terms-of-service/diff.patch", import.meta.url), "utf8")
 
 // Calls the real OpenRouter API and spends a fraction of a cent: only with a key in the environment.
 describe.skipIf(key === undefined || key === "")("OpenRouter live (OPENROUTER_API_KEY is set)", () => {

@@ -9,7 +9,7 @@ import { expectedUsage, makeEmulator } from "../../support/OpenRouterEmulator.js
 import { closedCircuit, memoryLedger, openRateLimiter, staticPricing, unlimitedBudget } from "../../support/InMemory.js"
 import { configLayer } from "../../support/TestDatabase.js"
 
-const diff = readFileSync(new URL("../../../../shared/fixtures/policy-changes/09-stack-overflow-privacy-policy/diff.patch", import.meta.url), "utf8")
+const diff = readFileSync(new URL("../../fixtures/policy-changes/09-stack-overflow-privacy-policy/diff.patch", import.meta.url), "utf8")
 
 /** The real OpenRouter client against the emulator; backoff shortened to keep real time small. */
 const withClient = <A, E>(use: (client: LlmClient["Type"], emulator: Emulator) => Effect.Effect<A, E>, env: Record<string, string> = {}) =>

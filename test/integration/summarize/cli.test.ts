@@ -13,7 +13,7 @@ import { layerWith, TestDatabase } from "../../support/TestDatabase.js"
 import { fixture } from "../../unit/summarize/fixtures.js"
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url))
-const FIXTURES = fileURLToPath(new URL("../../../../shared/fixtures/policy-changes/", import.meta.url))
+const FIXTURES = fileURLToPath(new URL("../../fixtures/policy-changes/", import.meta.url))
 const fixtureFile = (name: string, file: string) => Path.join(FIXTURES, name, file)
 const GOOGLE = "07-google-privacy-policy"
 const STACK = "09-stack-overflow-privacy-policy"

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs"
 
-const ROOT = new URL("../../../../shared/fixtures/policy-changes/", import.meta.url)
+const ROOT = new URL("../../fixtures/policy-changes/", import.meta.url)
 
 export interface Fixture {
   readonly name: string
@@ -11,7 +11,7 @@ export interface Fixture {
   readonly patch: string
 }
 
-/** The 28 real policy changes of `shared/fixtures/policy-changes`, in name order. */
+/** The 28 real policy changes of `test/fixtures/policy-changes`, in name order. */
 export const loadFixtures = (): ReadonlyArray<Fixture> =>
   readdirSync(ROOT, { withFileTypes: true })
     .filter((entry) => entry.isDirectory())
