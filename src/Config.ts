@@ -1,5 +1,7 @@
-import { BigDecimal, Config as EffectConfig, Context, Data, Effect, Either, Layer, LogLevel, Option } from "effect"
+import { BigDecimal, Config as EffectConfig, Context, Data, Effect, Either, Layer, LogLevel, Option, Redacted } from "effect"
+import { readFileSync } from "node:fs"
 import * as S from "./config/Setting.js"
+import { callerNamePattern } from "./domain/Caller.js"
 
 export type PriceOverrides = Readonly<Record<string, { readonly prompt: string; readonly completion: string; readonly request?: string }>>
 
@@ -10,6 +12,16 @@ const isPriceOverrides = (u: unknown): u is PriceOverrides =>
     ["prompt", "completion"].every((k) => typeof (p as Record<string, unknown>)[k] === "string" &&
       /^\d+(\.\d+)?$/.test((p as Record<string, string>)[k]!))
   )
+
+const tokenPairs = S.namedPairs(S.secret(S.token), "name:token pairs such as reports:tok_123,classifier:tok_456", {
+  namePattern: callerNamePattern,
+  secretValues: true
+})
+
+const budgetPairs = S.namedPairs(S.positiveDecimal, "name:amount pairs such as reports:25,classifier:5.50", {
+  namePattern: callerNamePattern,
+  secretValues: false
+})
 
 const logLevels = ["all", "trace", "debug", "info", "warning", "error", "fatal", "none"] as const
 
@@ -42,6 +54,9 @@ const settings = {
   host: S.withDefault("HOST", S.text, "127.0.0.1"),
   port: S.withDefault("PORT", S.integer(0, 65_535), 8080),
   apiToken: S.optional("API_TOKEN", S.secret()),
+  apiTokens: S.withDefault("API_TOKENS", tokenPairs, []),
+  apiTokensFile: S.optional("API_TOKENS_FILE", S.text),
+  callerBudgets: S.withDefault("CALLER_BUDGETS_MONTHLY_USD", budgetPairs, []),
   maxInputBytes: S.withDefault("MAX_INPUT_BYTES", S.integer(1_024, 1_073_741_824), 2_097_152),
   shutdownGraceMs: S.withDefault("SHUTDOWN_GRACE_MS", S.integer(0, 600_000), 10_000),
   alertDailyUsd: S.optional("COST_ALERT_DAILY_USD", S.positiveDecimal),
@@ -73,7 +88,13 @@ type Values = { readonly [K in keyof Settings]: Settings[K] extends S.Setting<in
 
 const loopback = (host: string) => host === "localhost" || host === "::1" || /^127\./.test(host)
 
-const shape = (v: Values) => ({
+/** A named bearer token; `API_TOKEN` is the caller `default`. */
+export interface ApiCaller {
+  readonly name: string
+  readonly token: Redacted.Redacted<string>
+}
+
+const shape = (v: Values, callers: ReadonlyArray<ApiCaller>) => ({
   openrouter: {
     apiKey: v.apiKey,
     baseUrl: v.baseUrl,
@@ -107,6 +128,8 @@ const shape = (v: Values) => ({
     host: v.host,
     port: v.port,
     apiToken: v.apiToken,
+    /** Every accepted token with its caller's name; empty: no token is required (loopback only). */
+    callers,
     maxInputBytes: v.maxInputBytes,
     shutdownGraceMs: v.shutdownGraceMs
   },
@@ -116,7 +139,9 @@ const shape = (v: Values) => ({
     alertLevels: v.alertLevels,
     alertIntervalMs: v.alertIntervalMs,
     hardLimitDailyUsd: v.hardLimitDailyUsd,
-    hardLimitMonthlyUsd: v.hardLimitMonthlyUsd
+    hardLimitMonthlyUsd: v.hardLimitMonthlyUsd,
+    /** Per-caller monthly hard caps (`CALLER_BUDGETS_MONTHLY_USD`). */
+    callerMonthlyUsd: new Map(v.callerBudgets) as ReadonlyMap<string, BigDecimal.BigDecimal>
   },
   alerts: { recipients: v.alertRecipients, from: v.alertFrom, smtpUrl: v.smtpUrl, webhookUrl: v.webhookUrl },
   pricing: { refreshMs: v.pricingRefreshMs, overrides: v.pricingOverrides },
@@ -141,14 +166,49 @@ export class ConfigInvalid extends Data.TaggedError("ConfigInvalid")<{ readonly 
   }
 }
 
-const crossChecks = (v: Values): ReadonlyArray<string> => [
-  ...(!loopback(v.host) && Option.isNone(v.apiToken)
-    ? [`API_TOKEN: required when HOST is not a loopback address (HOST is "${v.host}"): expected a bearer token`]
+const crossChecks = (v: Values, callers: ReadonlyArray<ApiCaller>): ReadonlyArray<string> => [
+  ...(!loopback(v.host) && callers.length === 0
+    ? [`API_TOKEN: required when HOST is not a loopback address (HOST is "${v.host}"): expected a bearer token (or API_TOKENS)`]
     : []),
+  ...v.callerBudgets.filter(([name]) => !callers.some((c) => c.name === name)).map(([name]) =>
+    `CALLER_BUDGETS_MONTHLY_USD: names "${name}", which is no caller of API_TOKENS, API_TOKENS_FILE or API_TOKEN (default): expected known caller names`
+  ),
   ...(v.allowedModels.length > 0 && !v.allowedModels.includes(v.defaultModel)
     ? [`OPENROUTER_ALLOWED_MODELS: does not contain OPENROUTER_DEFAULT_MODEL "${v.defaultModel}": expected a list that includes it`]
     : [])
 ]
+
+/** `API_TOKEN` as `default`, then `API_TOKENS`, then the lines of `API_TOKENS_FILE`; a name or a token only once. */
+const callersOf = (v: Values, problems: Array<string>): ReadonlyArray<ApiCaller> => {
+  const fromFile = Option.match(v.apiTokensFile, {
+    onNone: () => [],
+    onSome: (path) => {
+      const text = Either.try(() => readFileSync(path, "utf8"))
+      if (Either.isLeft(text)) {
+        problems.push(`API_TOKENS_FILE: cannot read "${path}": expected a readable file of name:token lines`)
+        return []
+      }
+      return Either.match(tokenPairs(text.right), {
+        onLeft: (problem) => (problems.push(`API_TOKENS_FILE: ${problem}`), []),
+        onRight: (pairs) => pairs
+      })
+    }
+  })
+  const all: ReadonlyArray<readonly [string, string, Redacted.Redacted<string>]> = [
+    ...Option.match(v.apiToken, { onNone: () => [], onSome: (t) => [["API_TOKEN", "default", t] as const] }),
+    ...v.apiTokens.map(([name, t]) => ["API_TOKENS", name, t] as const),
+    ...fromFile.map(([name, t]) => ["API_TOKENS_FILE", name, t] as const)
+  ]
+  const callers: Array<ApiCaller> = []
+  for (const [source, name, token] of all) {
+    if (callers.some((c) => c.name === name)) {
+      problems.push(`${source}: the caller name "${name}" is already taken${name === "default" ? " (by API_TOKEN)" : ""}: expected each name once`)
+    } else if (callers.some((c) => Redacted.value(c.token) === Redacted.value(token))) {
+      problems.push(`${source}: the token of "${name}" is also another caller's: expected a distinct token per caller`)
+    } else callers.push({ name, token })
+  }
+  return callers
+}
 
 /** Decodes every setting at once; reading the environment happens here and nowhere else. */
 export const load: Effect.Effect<AppConfig, ConfigInvalid> = Effect.gen(function*() {
@@ -165,8 +225,9 @@ export const load: Effect.Effect<AppConfig, ConfigInvalid> = Effect.gen(function
       onRight: (value) => (values[key] = value)
     })
   })
-  if (problems.length === 0) problems.push(...crossChecks(values as Values))
-  return problems.length > 0 ? yield* new ConfigInvalid({ problems }) : shape(values as Values)
+  const callers = problems.length === 0 ? callersOf(values as Values, problems) : []
+  if (problems.length === 0) problems.push(...crossChecks(values as Values, callers))
+  return problems.length > 0 ? yield* new ConfigInvalid({ problems }) : shape(values as Values, callers)
 })
 
 export class Config extends Context.Tag("Config")<Config, AppConfig>() {

@@ -10,7 +10,15 @@ export interface AlertKey {
   readonly budget: BudgetPeriod
   readonly period: string
   readonly level: BigDecimal.BigDecimal
+  /** The caller whose own budget this is; absent for the global budgets. */
+  readonly caller?: string
 }
+
+/** Stored as '' for the global budgets, so it can be part of the key. */
+const callerColumn = (key: { readonly caller?: string }) => key.caller ?? ""
+
+const withCaller = <A extends object>(a: A, caller: string): A & { readonly caller?: string } =>
+  caller === "" ? a : { ...a, caller }
 
 export interface AlertClaim extends AlertKey {
   readonly limitUsd: BigDecimal.BigDecimal
@@ -24,6 +32,7 @@ export interface AlertClaim extends AlertKey {
 
 const ClaimRow = Schema.Struct({
   budget: Schema.Literal("daily", "monthly"),
+  caller: Schema.String,
   period: Schema.String,
   level: Schema.BigDecimal,
   limit_usd: Schema.BigDecimal,
@@ -34,6 +43,7 @@ const ClaimRow = Schema.Struct({
 const decodeClaims = Schema.decodeUnknown(Schema.Array(ClaimRow))
 const decodeKeys = Schema.decodeUnknown(Schema.Array(Schema.Struct({
   budget: Schema.Literal("daily", "monthly"),
+  caller: Schema.String,
   period: Schema.String,
   level: Schema.BigDecimal
 })))
@@ -64,7 +74,7 @@ export class AlertLedger extends Context.Tag("AlertLedger")<AlertLedger, {
   /** Some channel failed: free the lease so a later run retries, remembering who already has it. */
   readonly markFailed: (key: AlertKey, delivered: ReadonlyArray<string>, error: string) => Effect.Effect<void, AlertLedgerError>
   /** Levels sent for a budget in a period, lowest first, as decimal strings (`0.5`, `0.8`, `1`). */
-  readonly levelsAlerted: (budget: BudgetPeriod, period: string) => Effect.Effect<ReadonlyArray<string>, AlertLedgerError>
+  readonly levelsAlerted: (budget: BudgetPeriod, period: string, caller?: string) => Effect.Effect<ReadonlyArray<string>, AlertLedgerError>
 }>() {
   static readonly layer: Layer.Layer<AlertLedger, never, SqlClient.SqlClient> = Layer.effect(
     AlertLedger,
@@ -72,35 +82,40 @@ export class AlertLedger extends Context.Tag("AlertLedger")<AlertLedger, {
       const sql = yield* SqlClient.SqlClient
       const fail = (cause: unknown) => new AlertLedgerError({ cause })
       const where = (key: AlertKey) =>
-        sql`budget = ${key.budget} AND period = ${key.period} AND level = ${exact(key.level)}::numeric`
+        sql`budget = ${key.budget} AND period = ${key.period} AND level = ${exact(key.level)}::numeric AND caller = ${callerColumn(key)}`
       return {
         claim: (c) =>
           sql`
-            INSERT INTO cost_alerts (budget, period, level, limit_usd, spent_usd)
-            VALUES (${c.budget}, ${c.period}, ${exact(c.level)}::numeric, ${exact(c.limitUsd)}::numeric, ${exact(c.spentUsd)}::numeric)
-            ON CONFLICT (budget, period, level) DO NOTHING`.pipe(Effect.asVoid, Effect.mapError(fail)),
+            INSERT INTO cost_alerts (budget, period, level, limit_usd, spent_usd, caller)
+            VALUES (${c.budget}, ${c.period}, ${exact(c.level)}::numeric, ${exact(c.limitUsd)}::numeric, ${exact(c.spentUsd)}::numeric, ${callerColumn(c)})
+            ON CONFLICT (budget, period, level, caller) DO NOTHING`.pipe(Effect.asVoid, Effect.mapError(fail)),
         due: sql`
-            SELECT budget, period, level::text AS level FROM cost_alerts
+            SELECT budget, period, level::text AS level, caller FROM cost_alerts
             WHERE sent_at IS NULL AND (locked_until IS NULL OR locked_until < now())
-            ORDER BY budget, period, level`.pipe(Effect.flatMap(decodeKeys), Effect.mapError(fail)),
+            ORDER BY budget, period, caller, level`.pipe(
+            Effect.flatMap(decodeKeys),
+            Effect.map((rows) => rows.map(({ caller, ...key }) => withCaller(key, caller))),
+            Effect.mapError(fail)
+          ),
         lease: (key) =>
           sql`
             UPDATE cost_alerts
             SET locked_until = now() + ${lease}::interval, attempts = attempts + 1
             WHERE ${where(key)} AND sent_at IS NULL AND (locked_until IS NULL OR locked_until < now())
-            RETURNING budget, period, level::text AS level, limit_usd::text AS limit_usd,
+            RETURNING budget, caller, period, level::text AS level, limit_usd::text AS limit_usd,
                       spent_usd::text AS spent_usd, attempts, delivered`.pipe(
             Effect.flatMap(decodeClaims),
             Effect.map((rows) =>
-              Option.map(Arr.head(rows), (r): AlertClaim => ({
-                budget: r.budget,
-                period: r.period,
-                level: r.level,
-                limitUsd: r.limit_usd,
-                spentUsd: r.spent_usd,
-                attempts: r.attempts,
-                delivered: r.delivered === "" ? [] : r.delivered.split(",")
-              }))
+              Option.map(Arr.head(rows), (r): AlertClaim =>
+                withCaller({
+                  budget: r.budget,
+                  period: r.period,
+                  level: r.level,
+                  limitUsd: r.limit_usd,
+                  spentUsd: r.spent_usd,
+                  attempts: r.attempts,
+                  delivered: r.delivered === "" ? [] : r.delivered.split(",")
+                }, r.caller))
             ),
             Effect.mapError(fail)
           ),
@@ -114,10 +129,10 @@ export class AlertLedger extends Context.Tag("AlertLedger")<AlertLedger, {
             UPDATE cost_alerts
             SET locked_until = NULL, last_error = ${error.slice(0, 2000)}, delivered = ${delivered.join(",")}
             WHERE ${where(key)} AND sent_at IS NULL`.pipe(Effect.asVoid, Effect.mapError(fail)),
-        levelsAlerted: (budget, period) =>
+        levelsAlerted: (budget, period, caller) =>
           sql`
             SELECT level::text AS level FROM cost_alerts
-            WHERE budget = ${budget} AND period = ${period} AND sent_at IS NOT NULL
+            WHERE budget = ${budget} AND period = ${period} AND caller = ${callerColumn({ ...(caller === undefined ? {} : { caller }) })} AND sent_at IS NOT NULL
             ORDER BY level`.pipe(
             Effect.flatMap(decodeLevels),
             Effect.map((rows) => rows.map((r) => exact(r.level))),

@@ -11,6 +11,8 @@ export interface ModelCost {
 /** The facts of one alert: a level of a budget reached in a period. */
 export interface CostAlert {
   readonly budget: BudgetPeriod
+  /** Set on a caller's own budget (`CALLER_BUDGETS_MONTHLY_USD`). */
+  readonly caller?: string
   readonly period: string
   readonly level: BigDecimal.BigDecimal
   readonly limitUsd: BigDecimal.BigDecimal
@@ -36,7 +38,7 @@ export const usd = (amount: BigDecimal.BigDecimal): string => {
 export const percent = (fraction: BigDecimal.BigDecimal): string => `${exact(BigDecimal.multiply(fraction, hundred))}%`
 
 const title = (alert: CostAlert) =>
-  `${alert.budget === "daily" ? "Daily" : "Monthly"} LLM budget ${percent(alert.level)} reached`
+  `${alert.caller === undefined ? "" : `Caller ${alert.caller}: `}${alert.budget === "daily" ? "Daily" : "Monthly"} LLM budget ${percent(alert.level)} reached`
 
 /** Triage from the inbox: `[policy-summarizer] Monthly LLM budget 80% reached: $8.12 of $10.00 (2026-11)`. */
 export const subject = (alert: CostAlert): string =>
@@ -47,7 +49,7 @@ export const text = (alert: CostAlert): string =>
     `${title(alert)} for ${alert.period} (UTC).`,
     "",
     `Spent:  ${usd(alert.spentUsd)} (exactly ${exact(alert.spentUsd)} USD)`,
-    `Budget: ${usd(alert.limitUsd)} (${alert.budget})`,
+    `Budget: ${usd(alert.limitUsd)} (${alert.budget}${alert.caller === undefined ? "" : `, caller ${alert.caller}`})`,
     `Level:  ${percent(alert.level)}`,
     `Period: ${alert.period}`,
     `Calls:  ${alert.calls}`,
@@ -64,6 +66,7 @@ export const text = (alert: CostAlert): string =>
 export const payload = (alert: CostAlert) => ({
   text: subject(alert).replace(`[${app}] `, `${app}: `),
   budget: alert.budget,
+  ...(alert.caller === undefined ? {} : { caller: alert.caller }),
   period: alert.period,
   level: exact(alert.level),
   limitUsd: exact(alert.limitUsd),

@@ -12,10 +12,14 @@ import { periodOf } from "./Period.js"
 export interface Reservation {
   readonly id: string
   readonly amountUsd: BigDecimal.BigDecimal
+  /** Set when the caller has its own cap, so its in-flight calls count against it. */
+  readonly caller?: string
 }
 
 export interface BudgetStatus {
   readonly budget: "daily" | "monthly"
+  /** The caller whose own budget this is (`CALLER_BUDGETS_MONTHLY_USD`); absent for the global budgets. */
+  readonly caller?: string
   readonly kind: "alert" | "hard"
   readonly limitUsd: BigDecimal.BigDecimal
   readonly spentUsd: BigDecimal.BigDecimal
@@ -46,74 +50,114 @@ const make = Effect.gen(function*() {
     entries.flatMap(([b, limit]) => Option.isSome(limit) ? [{ budget: b, limitUsd: limit.value }] : [])
   const hard = limitsOf([["daily", budget.hardLimitDailyUsd], ["monthly", budget.hardLimitMonthlyUsd]])
   const watched = limitsOf([["daily", budget.alertDailyUsd], ["monthly", budget.alertMonthlyUsd]])
+  const callerLimits = budget.callerMonthlyUsd
+  const anyHard = hard.length > 0 || callerLimits.size > 0
+  const callerCapOf = (caller: string | null) => caller === null ? undefined : callerLimits.get(caller)
+  const capped = (caller: string | null) => hard.length > 0 || callerCapOf(caller) !== undefined
 
-  const reserved = sql`SELECT coalesce(sum(amount_usd), 0)::text AS total FROM budget_reservations`.pipe(
-    Effect.flatMap(decodeReserved),
-    Effect.map((rows) => rows[0]?.total ?? zero)
-  )
+  const reservedWhere = (caller: string | null) =>
+    (caller === null
+      ? sql`SELECT coalesce(sum(amount_usd), 0)::text AS total FROM budget_reservations`
+      : sql`SELECT coalesce(sum(amount_usd), 0)::text AS total FROM budget_reservations WHERE caller = ${caller}`).pipe(
+        Effect.flatMap(decodeReserved),
+        Effect.map((rows) => rows[0]?.total ?? zero)
+      )
 
-  /** Committed spend per budget plus what is reserved in flight. */
-  const position = Effect.gen(function*() {
+  /** Committed spend per budget plus what is reserved in flight; the caller's own too when it has a cap. */
+  const position = (caller: string | null) => Effect.gen(function*() {
     const now = new Date(yield* Clock.currentTimeMillis)
     const spend = yield* usage.spend(now)
+    const own = callerCapOf(caller) === undefined ? undefined : {
+      spentUsd: (yield* usage.callerSpend(now)).get(caller!) ?? zero,
+      reservedUsd: yield* reservedWhere(caller)
+    }
     return {
       now,
       spentOf: (b: BudgetPeriod) => b === "daily" ? spend.todayUsd : spend.monthUsd,
-      reservedUsd: hard.length === 0 ? zero : yield* reserved
+      reservedUsd: hard.length === 0 ? zero : yield* reservedWhere(null),
+      own
     }
   })
 
-  /** The first hard limit that `amount` more would break; reaching a limit exactly already stops calls. */
-  const breach = (p: Effect.Effect.Success<typeof position>, amount: BigDecimal.BigDecimal) =>
-    Option.fromNullable(hard.find(({ budget: b, limitUsd }) => {
-      const committed = BigDecimal.sum(p.spentOf(b), p.reservedUsd)
-      return BigDecimal.greaterThanOrEqualTo(committed, limitUsd) ||
-        BigDecimal.greaterThan(BigDecimal.sum(committed, amount), limitUsd)
-    })).pipe(Option.map(({ budget: b, limitUsd }) =>
-      new BudgetExceeded({
-        budget: b,
-        limitUsd: format(limitUsd),
-        committedUsd: format(BigDecimal.sum(p.spentOf(b), p.reservedUsd)),
-        requestedUsd: format(amount)
-      })
-    ))
+  const over = (committed: BigDecimal.BigDecimal, amount: BigDecimal.BigDecimal, limitUsd: BigDecimal.BigDecimal) =>
+    BigDecimal.greaterThanOrEqualTo(committed, limitUsd) || BigDecimal.greaterThan(BigDecimal.sum(committed, amount), limitUsd)
+
+  /** The first hard limit, global or the caller's, that `amount` more would break; reaching a limit exactly already stops calls. */
+  const breach = (p: Effect.Effect.Success<ReturnType<typeof position>>, amount: BigDecimal.BigDecimal, caller: string | null) => {
+    const global = Option.fromNullable(hard.find(({ budget: b, limitUsd }) => over(BigDecimal.sum(p.spentOf(b), p.reservedUsd), amount, limitUsd)))
+      .pipe(Option.map(({ budget: b, limitUsd }) =>
+        new BudgetExceeded({
+          budget: b,
+          limitUsd: format(limitUsd),
+          committedUsd: format(BigDecimal.sum(p.spentOf(b), p.reservedUsd)),
+          requestedUsd: format(amount)
+        })
+      ))
+    const limitUsd = callerCapOf(caller)
+    return Option.orElse(global, () => {
+      if (limitUsd === undefined || p.own === undefined) return Option.none()
+      const committed = BigDecimal.sum(p.own.spentUsd, p.own.reservedUsd)
+      return over(committed, amount, limitUsd)
+        ? Option.some(new BudgetExceeded({
+          budget: "monthly",
+          limitUsd: format(limitUsd),
+          committedUsd: format(committed),
+          requestedUsd: format(amount),
+          caller: caller!
+        }))
+        : Option.none()
+    })
+  }
 
   // Without the ledger nothing proves a call fits, so the cap holds by refusing (fail closed).
-  const unverifiable = (amount: BigDecimal.BigDecimal) => (error: unknown) => {
-    const { budget: b, limitUsd } = hard[0]!
+  const unverifiable = (amount: BigDecimal.BigDecimal, caller: string | null) => (error: unknown) => {
+    const own = callerCapOf(caller)
+    const { budget: b, limitUsd } = hard[0] ?? { budget: "monthly" as const, limitUsd: own! }
     return Effect.logError("Budget check failed; refusing the call").pipe(
       Effect.annotateLogs({ error: String(error) }),
-      Effect.zipRight(Effect.fail(new BudgetExceeded({ budget: b, limitUsd: format(limitUsd), committedUsd: "unknown", requestedUsd: format(amount) })))
+      Effect.zipRight(Effect.fail(new BudgetExceeded({
+        budget: b,
+        limitUsd: format(limitUsd),
+        committedUsd: "unknown",
+        requestedUsd: format(amount),
+        ...(hard.length === 0 && caller !== null ? { caller } : {})
+      })))
     )
   }
 
-  const decide = (amount: BigDecimal.BigDecimal) =>
+  const decide = (amount: BigDecimal.BigDecimal, caller: string | null) =>
     sql.withTransaction(Effect.gen(function*() {
       yield* sql`SELECT pg_advisory_xact_lock(hashtext('budget_reservations'))`
       yield* sql`DELETE FROM budget_reservations WHERE created_at < now() - ${staleAfter}::interval`
-      const exceeded = breach(yield* position, amount)
+      const exceeded = breach(yield* position(caller), amount, caller)
       if (Option.isSome(exceeded)) return Either.left(exceeded.value)
-      const reservation: Reservation = { id: crypto.randomUUID(), amountUsd: amount }
-      yield* sql`INSERT INTO budget_reservations (id, amount_usd) VALUES (${reservation.id}, ${format(amount)}::numeric)`
+      const reservation: Reservation = { id: crypto.randomUUID(), amountUsd: amount, ...(caller === null ? {} : { caller }) }
+      yield* sql`INSERT INTO budget_reservations (id, amount_usd, caller) VALUES (${reservation.id}, ${format(amount)}::numeric, ${caller})`
       return Either.right(reservation)
     }))
 
-  const reserve = (amount: BigDecimal.BigDecimal): Effect.Effect<Reservation, BudgetExceeded> =>
-    hard.length === 0
+  const reserve = (amount: BigDecimal.BigDecimal, caller: string | null = null): Effect.Effect<Reservation, BudgetExceeded> =>
+    !capped(caller)
       ? Effect.sync(() => ({ id: crypto.randomUUID(), amountUsd: amount }))
-      : lock.withPermits(1)(decide(amount)).pipe(
-        Effect.catchAll(unverifiable(amount)),
+      : lock.withPermits(1)(decide(amount, caller)).pipe(
+        Effect.catchAll(unverifiable(amount, caller)),
         Effect.flatten,
         Effect.tapError((e) =>
           Metric.increment(BudgetMetrics.exceeded).pipe(
-            Effect.zipRight(Effect.logInfo("Call refused by the hard budget limit")),
-            Effect.annotateLogs({ budget: e.budget, limitUsd: e.limitUsd, committedUsd: e.committedUsd, requestedUsd: e.requestedUsd })
+            Effect.zipRight(Effect.logInfo(e.caller === undefined ? "Call refused by the hard budget limit" : "Call refused by the caller's monthly budget")),
+            Effect.annotateLogs({
+              budget: e.budget,
+              limitUsd: e.limitUsd,
+              committedUsd: e.committedUsd,
+              requestedUsd: e.requestedUsd,
+              ...(e.caller === undefined ? {} : { caller: e.caller })
+            })
           )
         )
       )
 
   const release = (reservation: Reservation): Effect.Effect<void> =>
-    hard.length === 0
+    !anyHard
       ? Effect.void
       : sql`DELETE FROM budget_reservations WHERE id = ${reservation.id}`.pipe(
         // Left behind, it expires after `staleAfter`; until then it only makes the cap stricter.
@@ -124,8 +168,8 @@ const make = Effect.gen(function*() {
   const exhausted: Effect.Effect<Option.Option<BudgetExceeded>> =
     hard.length === 0
       ? Effect.succeedNone
-      : position.pipe(
-        Effect.map((p) => breach({ ...p, reservedUsd: zero }, zero)),
+      : position(null).pipe(
+        Effect.map((p) => breach({ ...p, reservedUsd: zero }, zero, null)),
         // Unknown here is not "exhausted": `reserve` decides, and refuses while it cannot check.
         Effect.catchAll((error) =>
           Effect.logWarning("Could not read the spend for the budget check", String(error)).pipe(Effect.as(Option.none()))
@@ -133,11 +177,11 @@ const make = Effect.gen(function*() {
       )
 
   const status: Effect.Effect<ReadonlyArray<BudgetStatus>, UsageQueryError> =
-    hard.length === 0 && watched.length === 0
+    !anyHard && watched.length === 0
       ? Effect.succeed([])
       : Effect.gen(function*() {
-        const p = yield* position
-        const alerted = (b: BudgetPeriod) => alerts.levelsAlerted(b, periodOf(b, p.now))
+        const p = yield* position(null)
+        const alerted = (b: BudgetPeriod, caller?: string) => alerts.levelsAlerted(b, periodOf(b, p.now), caller)
         const rows = (kind: "alert" | "hard", limits: ReadonlyArray<Limit>) =>
           Effect.forEach(limits, ({ budget: b, limitUsd }) =>
             Effect.map(kind === "alert" ? alerted(b) : Effect.succeed([]), (levelsAlerted): BudgetStatus => ({
@@ -148,7 +192,18 @@ const make = Effect.gen(function*() {
               reservedUsd: p.reservedUsd,
               levelsAlerted
             })))
-        return [...yield* rows("alert", watched), ...yield* rows("hard", hard)]
+        const callerSpend = callerLimits.size === 0 ? new Map<string, BigDecimal.BigDecimal>() : yield* usage.callerSpend(p.now)
+        const callerRows = yield* Effect.forEach([...callerLimits], ([caller, limitUsd]) =>
+          Effect.map(alerted("monthly", caller), (levelsAlerted): BudgetStatus => ({
+            budget: "monthly",
+            caller,
+            kind: "hard",
+            limitUsd,
+            spentUsd: callerSpend.get(caller) ?? zero,
+            reservedUsd: zero,
+            levelsAlerted
+          })))
+        return [...yield* rows("alert", watched), ...yield* rows("hard", hard), ...callerRows]
       }).pipe(Effect.catchTags({
         AlertLedgerError: (e) => Effect.fail(new UsageQueryError({ cause: e.cause })),
         SqlError: (e) => Effect.fail(new UsageQueryError({ cause: e })),
@@ -160,6 +215,11 @@ const make = Effect.gen(function*() {
       Effect.annotateLogs(Object.fromEntries(hard.map((h) => [h.budget, format(h.limitUsd)])))
     )
   }
+  if (callerLimits.size > 0) {
+    yield* Effect.logInfo("Caller budgets active").pipe(
+      Effect.annotateLogs("callers", [...callerLimits].map(([c, l]) => `${c}=${format(l)}`).join(","))
+    )
+  }
   return { reserve, release, exhausted, status }
 })
 
@@ -169,7 +229,8 @@ const make = Effect.gen(function*() {
  * concurrent calls cannot overshoot the cap by more than one call's estimation error.
  */
 export class BudgetGuard extends Context.Tag("BudgetGuard")<BudgetGuard, {
-  readonly reserve: (worstCaseUsd: BigDecimal.BigDecimal) => Effect.Effect<Reservation, BudgetExceeded>
+  /** Against the global cap and, when `caller` has one, the caller's own monthly cap. */
+  readonly reserve: (worstCaseUsd: BigDecimal.BigDecimal, caller?: string | null) => Effect.Effect<Reservation, BudgetExceeded>
   readonly release: (reservation: Reservation) => Effect.Effect<void>
   /** Whether a call could be made now (the readiness probe and the summarizer's pre-check). */
   readonly exhausted: Effect.Effect<Option.Option<BudgetExceeded>>

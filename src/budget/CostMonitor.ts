@@ -35,9 +35,28 @@ const make = Effect.gen(function*() {
     { budget: "monthly" as const, limit: budget.alertMonthlyUsd }
   ].flatMap((b) => Option.isSome(b.limit) ? [{ budget: b.budget, limitUsd: b.limit.value }] : [])
   const levels = Arr.sort(Arr.dedupeWith(budget.alertLevels, BigDecimal.equals), BigDecimal.Order)
+  const callerBudgets = [...budget.callerMonthlyUsd]
+
+  // A caller's alert speaks of its own spend and calls; the ledger has no per-caller model breakdown.
+  const callerAlertFor = (claim: AlertClaim, caller: string) =>
+    Effect.gen(function*() {
+      const { from, to } = daysOf(claim.budget, claim.period)
+      const { groups } = yield* usage.totals(from, to, "caller")
+      const own = groups.find((g) => g.key === caller)
+      return {
+        budget: claim.budget,
+        caller,
+        period: claim.period,
+        level: claim.level,
+        limitUsd: claim.limitUsd,
+        spentUsd: BigDecimal.max(own?.costUsd ?? BigDecimal.fromBigInt(0n), claim.spentUsd),
+        calls: own?.calls ?? 0,
+        topModels: []
+      } satisfies CostAlert
+    })
 
   const alertFor = (claim: AlertClaim) =>
-    Effect.gen(function*() {
+    claim.caller !== undefined ? callerAlertFor(claim, claim.caller) : Effect.gen(function*() {
       const { from, to } = daysOf(claim.budget, claim.period)
       const { groups, total } = yield* usage.totals(from, to, "model")
       const topModels = Arr.sort(groups, byCostDescending)
@@ -85,7 +104,7 @@ const make = Effect.gen(function*() {
     }).pipe(
       // Reading the ledger failed before anything was sent: free the lease for the next run.
       Effect.catchTag("UsageQueryError", (error) => failed(claim, claim.delivered, `ledger unavailable: ${String(error.cause)}`)),
-      Effect.annotateLogs({ budget: claim.budget, period: claim.period, level: exact(claim.level) })
+      Effect.annotateLogs({ budget: claim.budget, period: claim.period, level: exact(claim.level), ...(claim.caller === undefined ? {} : { caller: claim.caller }) })
     )
 
   const claimCrossed = (now: Date, spentOf: (b: BudgetPeriod) => BigDecimal.BigDecimal) =>
@@ -96,12 +115,25 @@ const make = Effect.gen(function*() {
         { discard: true }
       ), { discard: true })
 
+  /** Each caller with its own budget alerts at the same levels, once per month. */
+  const claimCallersCrossed = (now: Date) =>
+    Effect.flatMap(usage.callerSpend(now), (spent) =>
+      Effect.forEach(callerBudgets, ([caller, limitUsd]) => {
+        const spentUsd = spent.get(caller) ?? BigDecimal.fromBigInt(0n)
+        return Effect.forEach(
+          levels.filter((level) => BigDecimal.greaterThanOrEqualTo(spentUsd, BigDecimal.multiply(limitUsd, level))),
+          (level) => ledger.claim({ budget: "monthly", caller, period: periodOf("monthly", now), level, limitUsd, spentUsd }),
+          { discard: true }
+        )
+      }, { discard: true }))
+
   const checkOnce = Effect.gen(function*() {
     const now = new Date(yield* Clock.currentTimeMillis)
     const spend = yield* usage.spend(now)
     yield* Metric.set(BudgetMetrics.spend, BigDecimal.unsafeToNumber(spend.todayUsd)).pipe(Effect.tagMetrics("period", "daily"))
     yield* Metric.set(BudgetMetrics.spend, BigDecimal.unsafeToNumber(spend.monthUsd)).pipe(Effect.tagMetrics("period", "monthly"))
     yield* claimCrossed(now, (b) => b === "daily" ? spend.todayUsd : spend.monthUsd)
+    if (callerBudgets.length > 0) yield* claimCallersCrossed(now)
     const outcomes = yield* Effect.forEach(yield* ledger.due, (key) =>
       Effect.flatMap(ledger.lease(key), Option.match({
         onNone: () => Effect.succeed(Option.none<boolean>()),
@@ -114,11 +146,11 @@ const make = Effect.gen(function*() {
   const single = yield* Effect.makeSemaphore(1)
   const check = single.withPermits(1)(checkOnce)
 
-  if (budgets.length === 0) {
+  if (budgets.length === 0 && callerBudgets.length === 0) {
     yield* Effect.logInfo("No cost alert budget set (COST_ALERT_DAILY_USD, COST_ALERT_MONTHLY_USD): the cost monitor is idle")
   } else {
     yield* Effect.logInfo("Cost monitor started").pipe(Effect.annotateLogs({
-      budgets: budgets.map((b) => `${b.budget}=${exact(b.limitUsd)}`).join(","),
+      budgets: [...budgets.map((b) => `${b.budget}=${exact(b.limitUsd)}`), ...callerBudgets.map(([c, l]) => `caller ${c} monthly=${exact(l)}`)].join(","),
       levels: levels.map(exact).join(","),
       intervalMs: budget.alertIntervalMs
     }))

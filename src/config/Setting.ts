@@ -93,3 +93,28 @@ export const json = <A>(guard: (u: unknown) => u is A, expected: string): Parse<
     Either.try({ try: () => JSON.parse(s) as unknown, catch: () => `got "${s}": expected ${expected}` }),
     (u) => (guard(u) ? Either.right(u) : invalid(s, expected))
   )
+
+/** `name:value,name:value`; names as `callerNamePattern`, each once. The value's text is never echoed when `secretValues`. */
+export const namedPairs = <A>(
+  parseValue: Parse<A>,
+  expected: string,
+  options: { readonly namePattern: RegExp; readonly secretValues: boolean }
+): Parse<ReadonlyArray<readonly [string, A]>> => (text) => {
+  const entries = text.split(/[,\n]/).map((s) => s.trim()).filter((s) => s !== "" && !s.startsWith("#"))
+  const pairs: Array<readonly [string, A]> = []
+  for (const [i, entry] of entries.entries()) {
+    const at = entry.indexOf(":")
+    const name = at === -1 ? entry : entry.slice(0, at).trim()
+    const shown = options.secretValues ? `entry ${i + 1} (${options.namePattern.test(name) ? `"${name}"` : "a bad name"})` : `"${entry}"`
+    if (at === -1) return Either.left(`${shown} has no ":": expected ${expected}`)
+    if (!options.namePattern.test(name)) return Either.left(`${shown}: the name must be letters, digits, "_", "." or "-" (up to 100): expected ${expected}`)
+    if (pairs.some(([n]) => n === name)) return Either.left(`${shown}: the name "${name}" appears twice`)
+    const value = parseValue(entry.slice(at + 1).trim())
+    if (Either.isLeft(value)) return Either.left(options.secretValues ? `${shown}: ${value.left.replace(/^got "[^"]*"/, "got a value that is not valid")}` : `${shown}: ${value.left}`)
+    pairs.push([name, value.right])
+  }
+  return Either.right(pairs)
+}
+
+/** A bearer token: any text without spaces. */
+export const token: Parse<string> = (s) => (/^\S+$/.test(s) ? Either.right(s) : invalid(s, "a token without spaces"))

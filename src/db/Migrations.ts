@@ -4,6 +4,7 @@ import { Effect, Layer } from "effect"
 import createLlmApiUsage from "../../migrations/0001_create_llm_api_usage.js"
 import createCostAlerts from "../../migrations/0002_create_cost_alerts.js"
 import createSummaryCache from "../../migrations/0003_create_summary_cache.js"
+import addCaller from "../../migrations/0004_add_caller.js"
 
 const migrationsTable = "effect_sql_migrations"
 
@@ -11,7 +12,8 @@ const migrationsTable = "effect_sql_migrations"
 const loader = Migrator.fromRecord({
   "0001_create_llm_api_usage": createLlmApiUsage,
   "0002_create_cost_alerts": createCostAlerts,
-  "0003_create_summary_cache": createSummaryCache
+  "0003_create_summary_cache": createSummaryCache,
+  "0004_add_caller": addCaller
 })
 
 const migrate = Migrator.make({})({ loader, table: migrationsTable })

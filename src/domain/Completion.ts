@@ -33,6 +33,8 @@ export interface Usage {
   readonly cachedPromptTokens: number
   readonly costUsd: Option.Option<BigDecimal.BigDecimal>
   readonly costSource: CostSource
+  /** Upstream never reported the tokens (a stream cut before its usage), so they are not zero but unknown. */
+  readonly tokensUnknown?: true
 }
 
 export type FinishReason = "stop" | "length" | "tool_calls" | "content_filter" | "error" | "unknown"

@@ -56,6 +56,8 @@ export class BudgetExceeded extends Data.TaggedError("BudgetExceeded")<{
   readonly limitUsd: string
   readonly committedUsd: string
   readonly requestedUsd: string
+  /** Set when the cap that refused is a caller's own (`CALLER_BUDGETS_MONTHLY_USD`), not the global one. */
+  readonly caller?: string
 }> {}
 /** The rate limiter's wait queue is full: the API answers 429 with this estimate as `Retry-After`. */
 export class RateLimitQueueFull extends Data.TaggedError("RateLimitQueueFull")<{

@@ -20,4 +20,6 @@ export interface UsageRecord {
   readonly attempt: number
   readonly latencyMs: number
   readonly purpose: string | null
+  /** The name of the bearer token that made the call (never the token); null for calls without one. */
+  readonly caller: string | null
 }

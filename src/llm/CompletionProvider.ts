@@ -19,6 +19,8 @@ export interface ProviderUsage {
   readonly cachedPromptTokens: number
   /** The provider's own figure (OpenRouter's `usage.cost`), when it sent one. */
   readonly costUsd: Option.Option<BigDecimal.BigDecimal>
+  /** Upstream never reported the tokens (a stream cut before its usage): without a cost, the cost is unknown. */
+  readonly tokensUnknown?: true
 }
 
 export interface ProviderAnswer {

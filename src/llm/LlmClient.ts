@@ -1,5 +1,6 @@
 import { Array as Arr, BigDecimal, Clock, Context, Duration, Effect, Either, Exit, Layer, Metric, Option, Ref } from "effect"
 import { BudgetGuard } from "../budget/BudgetGuard.js"
+import { CurrentCaller } from "../domain/Caller.js"
 import { Config } from "../Config.js"
 import type { CompletionRequest, CompletionResult, CompletionSuccess, CostSource, Usage } from "../domain/Completion.js"
 import type { LlmError, UpstreamError } from "../domain/LlmError.js"
@@ -9,7 +10,7 @@ import type { UsageRecord } from "../domain/UsageRecord.js"
 import { Pricing } from "../usage/Pricing.js"
 import { UsageRepo } from "../usage/UsageRepo.js"
 import { CircuitBreaker } from "./CircuitBreaker.js"
-import type { KeyInfo, ProviderAnswer, ProviderRequest, ProviderUsage } from "./CompletionProvider.js"
+import type { KeyInfo, ProviderRequest, ProviderUsage } from "./CompletionProvider.js"
 import { CompletionProvider } from "./CompletionProvider.js"
 import { taggedCounter } from "../metrics/TaggedCounter.js"
 import { RateLimiter } from "./RateLimiter.js"
@@ -35,6 +36,41 @@ const errorCode = (error: UpstreamError) => error.code ?? error._tag
 const estimatePromptTokens = (request: ProviderRequest) =>
   request.messages.reduce((n, m) => n + Math.ceil(m.content.length / 3) + 4, 0)
 
+/** The facts of an answer that its ledger row needs. */
+export interface AnswerFacts {
+  readonly model: string
+  readonly provider: string | null
+  readonly requestId: string | null
+  readonly usage: ProviderUsage
+}
+
+/** One upstream exchange for the pipeline to run, once per attempt. */
+export interface Exchange<A> {
+  /** What the hard caps reserve for (its worst case) and what a failed attempt's row names. */
+  readonly request: ProviderRequest
+  readonly send: Effect.Effect<A, UpstreamError>
+  readonly facts: (answer: A) => AnswerFacts
+  /** Asked before each retry; a stream answers false once its caller has seen a byte. */
+  readonly retryable?: Effect.Effect<boolean>
+}
+
+export interface PassThroughSuccess<A> {
+  readonly answer: A
+  readonly usage: Usage
+  readonly attempts: number
+}
+
+export interface PassThroughFailure {
+  readonly error: LlmError
+  readonly attempts: number
+}
+
+interface CallContext {
+  readonly purpose: string | null
+  readonly caller: string | null
+  readonly counter: Ref.Ref<number>
+}
+
 export const make = Effect.gen(function*() {
   const config = yield* Config
   const provider = yield* CompletionProvider
@@ -57,7 +93,8 @@ export const make = Effect.gen(function*() {
   const priced = (model: string, usage: ProviderUsage): Effect.Effect<Usage> =>
     Option.match(usage.costUsd, {
       onSome: (cost) => Effect.succeed({ ...usage, costUsd: Option.some(cost), costSource: "provider" as CostSource }),
-      onNone: () =>
+      // Zero tokens priced would claim a known cost of zero for an answer nobody counted.
+      onNone: () => usage.tokensUnknown === true ? Effect.succeed({ ...usage, costUsd: Option.none(), costSource: "unknown" as CostSource }) :
         Effect.map(pricing.costOf(model, usage), (cost) => ({
           ...usage,
           costUsd: cost,
@@ -83,27 +120,28 @@ export const make = Effect.gen(function*() {
     Option.map(config.budget.hardLimitDailyUsd, (limit) => ({ budget: "daily" as const, limit })))
 
   // Without a hard cap nothing is reserved, so the worst case is not worked out on every attempt.
-  const reserve = (request: ProviderRequest) =>
-    Option.match(hardCap, {
-      onNone: () => budget.reserve(BigDecimal.fromBigInt(0n)),
-      onSome: ({ budget: period, limit }) =>
-        Effect.flatMap(worstCase(request), (worst) =>
-          Option.match(worst, {
-            onSome: budget.reserve,
-            onNone: () =>
-              Effect.fail(new BudgetExceeded({
-                budget: period,
-                limitUsd: format(limit),
-                committedUsd: "unknown",
-                requestedUsd: `unknown: no price for ${[request.model, ...request.fallbackModels].join(", ")}`
-              }))
+  const reserve = (request: ProviderRequest, caller: string | null) => {
+    const callerLimit = caller === null ? undefined : config.budget.callerMonthlyUsd.get(caller)
+    if (Option.isNone(hardCap) && callerLimit === undefined) return budget.reserve(BigDecimal.fromBigInt(0n), caller)
+    const { budget: period, limit } = Option.getOrElse(hardCap, () => ({ budget: "monthly" as const, limit: callerLimit! }))
+    return Effect.flatMap(worstCase(request), (worst) =>
+      Option.match(worst, {
+        onSome: (amount) => budget.reserve(amount, caller),
+        onNone: () =>
+          Effect.fail(new BudgetExceeded({
+            budget: period,
+            limitUsd: format(limit),
+            committedUsd: "unknown",
+            requestedUsd: `unknown: no price for ${[request.model, ...request.fallbackModels].join(", ")}`,
+            ...(Option.isNone(hardCap) && caller !== null ? { caller } : {})
           }))
-    })
+      }))
+  }
 
   const row = (fields: Omit<UsageRecord, "id" | "createdAt">) =>
     Effect.map(Clock.currentTimeMillis, (now): UsageRecord => ({ ...fields, id: crypto.randomUUID(), createdAt: new Date(now) }))
 
-  const recordAnswer = (purpose: string | null, attempt: number, latencyMs: number, answer: ProviderAnswer) =>
+  const recordAnswer = (call: CallContext, attempt: number, latencyMs: number, answer: AnswerFacts) =>
     Effect.gen(function*() {
       const usage = yield* priced(answer.model, answer.usage)
       yield* ledger.record(yield* row({
@@ -119,7 +157,8 @@ export const make = Effect.gen(function*() {
         errorCode: null,
         attempt,
         latencyMs,
-        purpose
+        purpose: call.purpose,
+        caller: call.caller
       }))
       yield* Metric.increment(upstreamCalls("success"))
       yield* Metric.incrementBy(promptTokens, usage.promptTokens)
@@ -128,7 +167,7 @@ export const make = Effect.gen(function*() {
       return usage
     })
 
-  const recordFailure = (request: ProviderRequest, purpose: string | null, attempt: number, latencyMs: number, error: UpstreamError | "interrupted") =>
+  const recordFailure = (request: ProviderRequest, call: CallContext, attempt: number, latencyMs: number, error: UpstreamError | "interrupted") =>
     Effect.gen(function*() {
       const billed = error === "interrupted" ? undefined : error.usage
       const usage = billed === undefined ? undefined : yield* priced(error === "interrupted" ? request.model : error.model ?? request.model, billed)
@@ -146,7 +185,8 @@ export const make = Effect.gen(function*() {
         errorCode: error === "interrupted" ? "interrupted" : errorCode(error),
         attempt,
         latencyMs,
-        purpose
+        purpose: call.purpose,
+        caller: call.caller
       }))
       yield* Metric.increment(upstreamCalls(error === "interrupted" ? "interrupted" : error._tag))
     })
@@ -156,31 +196,32 @@ export const make = Effect.gen(function*() {
    * (a caller that went away); once upstream has answered, the row is written whatever happens,
    * and the budget reservation is released only after that.
    */
-  const attemptOnce = (request: ProviderRequest, purpose: string | null, counter: Ref.Ref<number>) =>
+  const attemptOnce = <A>(exchange: Exchange<A>, call: CallContext) =>
     circuit.guard(Effect.gen(function*() {
-      const reservation = yield* reserve(request)
+      const { request } = exchange
+      const reservation = yield* reserve(request, call.caller)
       return yield* Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
-          const attempt = yield* Ref.updateAndGet(counter, (n) => n + 1)
+          const attempt = yield* Ref.updateAndGet(call.counter, (n) => n + 1)
           if (attempt > 1) yield* Metric.increment(retries)
           const startedAt = yield* Clock.currentTimeMillis
           const elapsed = Effect.map(Clock.currentTimeMillis, (now) => now - startedAt)
           const exit = yield* restore(limiter.withPermit(
-            Effect.exit(provider.complete(request)).pipe(
-              Effect.onInterrupt(() => Effect.flatMap(elapsed, (ms) => recordFailure(request, purpose, attempt, ms, "interrupted")))
+            Effect.exit(exchange.send).pipe(
+              Effect.onInterrupt(() => Effect.flatMap(elapsed, (ms) => recordFailure(request, call, attempt, ms, "interrupted")))
             )
           ))
           const latencyMs = yield* elapsed
           if (Exit.isSuccess(exit)) {
             yield* Effect.all([circuit.recordSuccess, limiter.resume], { discard: true })
-            const usage = yield* recordAnswer(purpose, attempt, latencyMs, exit.value)
+            const usage = yield* recordAnswer(call, attempt, latencyMs, exchange.facts(exit.value))
             return { answer: exit.value, usage }
           }
           const error = yield* Exit.match(exit, {
             onSuccess: () => Effect.die("unreachable"),
             onFailure: (cause) => Effect.flip(Effect.failCause(cause))
           })
-          yield* recordFailure(request, purpose, attempt, latencyMs, error)
+          yield* recordFailure(request, call, attempt, latencyMs, error)
           yield* isTransient(error) ? circuit.recordTransientFailure : circuit.recordSuccess
           const resetAt = error._tag === "UpstreamRateLimited" && error.rateLimit?.remaining === 0 ? error.rateLimit.resetAtMs : undefined
           if (resetAt !== undefined) yield* limiter.pause(resetAt, `429 from ${error.provider ?? "upstream"}`)
@@ -189,20 +230,41 @@ export const make = Effect.gen(function*() {
       ).pipe(Effect.ensuring(budget.release(reservation)))
     }))
 
+  const aiGuard: Effect.Effect<void, LlmError> = !llm.aiEnabled
+    ? Effect.fail(new AiDisabled({ reason: "ai_disabled" }))
+    : Option.isNone(openrouter.apiKey)
+    ? Effect.fail(new AiDisabled({ reason: "no_api_key" }))
+    : Effect.void
+
+  /** The whole pipeline around any exchange: AI flag, then attempts with retries; the caller comes from the request's context. */
+  const runExchange = <A>(exchange: Exchange<A>, purpose: string | null, counter: Ref.Ref<number>) =>
+    Effect.gen(function*() {
+      const caller = Option.match(yield* Effect.serviceOption(CurrentCaller), { onNone: () => null, onSome: (c) => c.name })
+      const call: CallContext = { purpose, caller, counter }
+      const attempts = attemptOnce(exchange, call)
+      const retryable = exchange.retryable
+      return yield* aiGuard.pipe(Effect.zipRight(
+        retryable === undefined ? Effect.retry(attempts, schedule) : Effect.retry(attempts, { schedule, while: () => retryable })
+      ))
+    })
+
+  const passThrough = <A>(exchange: Exchange<A>, purpose: string) =>
+    Effect.gen(function*() {
+      const counter = yield* Ref.make(0)
+      const outcome = yield* Effect.either(runExchange(exchange, purpose, counter))
+      const attempts = yield* Ref.get(counter)
+      return Either.match(outcome, {
+        onRight: ({ answer, usage }) => Effect.succeed({ answer, usage, attempts }),
+        onLeft: (error) => Effect.fail({ error, attempts })
+      })
+    }).pipe(Effect.flatten)
+
   const run = (request: CompletionRequest): Effect.Effect<CompletionResult> =>
     Effect.gen(function*() {
       const startedAt = yield* Clock.currentTimeMillis
       const counter = yield* Ref.make(0)
       const resolved = resolve(request)
-      const purpose = request.purpose ?? null
-      const guard: Effect.Effect<void, LlmError> = !llm.aiEnabled
-        ? Effect.fail(new AiDisabled({ reason: "ai_disabled" }))
-        : Option.isNone(openrouter.apiKey)
-        ? Effect.fail(new AiDisabled({ reason: "no_api_key" }))
-        : Effect.void
-      const outcome = yield* Effect.either(guard.pipe(
-        Effect.zipRight(Effect.retry(attemptOnce(resolved, purpose, counter), schedule))
-      ))
+      const outcome = yield* Effect.either(runExchange({ request: resolved, send: provider.complete(resolved), facts: (a) => a }, request.purpose ?? null, counter))
       const latencyMs = (yield* Clock.currentTimeMillis) - startedAt
       const attempts = yield* Ref.get(counter)
       return Either.match(outcome, {
@@ -243,7 +305,7 @@ export const make = Effect.gen(function*() {
     Effect.forkScoped
   )
 
-  return LlmClient.of({ generateCompletion, generateCompletionResult: run, upstreamHealth })
+  return LlmClient.of({ generateCompletion, generateCompletionResult: run, passThrough, upstreamHealth })
 })
 
 /**
@@ -255,6 +317,12 @@ export class LlmClient extends Context.Tag("LlmClient")<LlmClient, {
   readonly generateCompletion: (request: CompletionRequest) => Effect.Effect<CompletionSuccess, LlmError>
   /** Never fails: the error comes back as a `CompletionResult` with `status: "error"`. */
   readonly generateCompletionResult: (request: CompletionRequest) => Effect.Effect<CompletionResult>
+  /**
+   * Any other exchange with upstream (the OpenAI-compatible gateway's raw pass-through) through the
+   * same pipeline: AI flag, circuit, hard caps, rate limiter, retries and one ledger row per attempt.
+   * Fails with the last error and the number of attempts made.
+   */
+  readonly passThrough: <A>(exchange: Exchange<A>, purpose: string) => Effect.Effect<PassThroughSuccess<A>, PassThroughFailure>
   /** The key and endpoint check of `GET {base}/key`, cached briefly: readiness probes call it often. */
   readonly upstreamHealth: Effect.Effect<UpstreamHealth>
 }>() {

@@ -18,7 +18,8 @@ export const columnTypes = {
   error_code: "varchar",
   attempt: "int",
   latency_ms: "int",
-  purpose: "varchar"
+  purpose: "varchar",
+  caller: "varchar"
 } as const
 
 const columns = Object.keys(columnTypes) as ReadonlyArray<keyof typeof columnTypes>
@@ -51,7 +52,9 @@ const ColumnsSchema = Schema.Struct({
   error_code: Schema.NullOr(Schema.String),
   attempt: Schema.Number,
   latency_ms: Schema.Number,
-  purpose: Schema.NullOr(Schema.String)
+  purpose: Schema.NullOr(Schema.String),
+  // Spool lines written before callers existed have no `caller`.
+  caller: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null })
 })
 export type Columns = typeof ColumnsSchema.Type
 
@@ -76,7 +79,8 @@ export const toColumns = (r: UsageRecord): Columns => {
     error_code: clip(r.errorCode, 100),
     attempt: r.attempt,
     latency_ms: Math.max(0, Math.round(r.latencyMs)),
-    purpose: clip(r.purpose, 100)
+    purpose: clip(r.purpose, 100),
+    caller: clip(r.caller, 100)
   }
 }
 
@@ -102,7 +106,8 @@ export const fromRow = (r: typeof Row.Type): UsageRecord => ({
   errorCode: r.error_code,
   attempt: r.attempt,
   latencyMs: r.latency_ms,
-  purpose: r.purpose
+  purpose: r.purpose,
+  caller: r.caller
 })
 
 /** A spool line: the same columns as JSON. A torn last line (a crash mid-write) does not decode and is skipped. */

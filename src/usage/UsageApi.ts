@@ -33,6 +33,7 @@ export const UsageGroup = Schema.Struct({ key: Schema.String, ...Totals })
 
 export const BudgetSpend = Schema.Struct({
   budget: Schema.Literal("daily", "monthly"),
+  caller: Schema.optional(Schema.String).annotations({ description: "Set on a caller's own budget (CALLER_BUDGETS_MONTHLY_USD)" }),
   kind: Schema.Literal("alert", "hard"),
   limitUsd: Usd,
   spentUsd: Usd,
@@ -43,7 +44,7 @@ export const BudgetSpend = Schema.Struct({
 export const UsageReport = Schema.Struct({
   from: Schema.String,
   to: Schema.String,
-  groupBy: Schema.Literal("day", "month", "model"),
+  groupBy: Schema.Literal("day", "month", "model", "caller"),
   groups: Schema.Array(UsageGroup),
   total: Schema.Struct(Totals),
   budgets: Schema.Array(BudgetSpend)
@@ -64,7 +65,8 @@ export const LedgerCall = Schema.Struct({
   costUsd: Schema.NullOr(Usd),
   costSource: Schema.Literal("provider", "pricing", "unknown"),
   requestId: Schema.NullOr(Schema.String),
-  purpose: Schema.NullOr(Schema.String)
+  purpose: Schema.NullOr(Schema.String),
+  caller: Schema.NullOr(Schema.String).annotations({ description: "The name of the bearer token that made the call" })
 })
 
 export const LedgerPage = Schema.Struct({
@@ -78,7 +80,7 @@ export class UsageApi extends HttpApiGroup.make("usage")
       .setUrlParams(Schema.Struct({
         from: Schema.optional(Schema.String).annotations({ description: "YYYY-MM-DD (UTC), inclusive; default today" }),
         to: Schema.optional(Schema.String).annotations({ description: "YYYY-MM-DD (UTC), inclusive; default today" }),
-        groupBy: Schema.optional(Schema.String).annotations({ description: "day | month | model; default day" })
+        groupBy: Schema.optional(Schema.String).annotations({ description: "day | month | model | caller; default day (caller: `(none)` groups rows without one)" })
       }))
       .addSuccess(UsageReport)
       .addError(BadRequest)
@@ -89,7 +91,8 @@ export class UsageApi extends HttpApiGroup.make("usage")
     HttpApiEndpoint.get("calls", "/v1/usage/calls")
       .setUrlParams(Schema.Struct({
         limit: Schema.optional(Schema.String).annotations({ description: "1 to 500; default 50" }),
-        before: Schema.optional(Schema.String).annotations({ description: "nextCursor of the previous page" })
+        before: Schema.optional(Schema.String).annotations({ description: "nextCursor of the previous page" }),
+        caller: Schema.optional(Schema.String).annotations({ description: "Only this caller's calls" })
       }))
       .addSuccess(LedgerPage)
       .addError(BadRequest)

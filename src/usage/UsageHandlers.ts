@@ -2,6 +2,7 @@ import { Clock, Effect, Option } from "effect"
 import { BudgetGuard } from "../budget/BudgetGuard.js"
 import { periodOf } from "../budget/Period.js"
 import { BadRequest, ServiceUnavailable } from "../domain/ApiErrors.js"
+import { callerNamePattern } from "../domain/Caller.js"
 import type { UsageRecord } from "../domain/UsageRecord.js"
 import { decodeCursor } from "./UsageQueries.js"
 import { type GroupBy, UsageRepo } from "./UsageRepo.js"
@@ -17,7 +18,7 @@ const parseDay = (field: "from" | "to", value: string | undefined, today: string
     : Effect.fail(new BadRequest({ field, message: `${field} must be a date as YYYY-MM-DD, got "${value}"` }))
 }
 
-const groupings: ReadonlyArray<GroupBy> = ["day", "month", "model"]
+const groupings: ReadonlyArray<GroupBy> = ["day", "month", "model", "caller"]
 
 const unavailable = () => new ServiceUnavailable({ message: "The usage ledger is unreachable; try again shortly" })
 
@@ -32,7 +33,7 @@ export const totals = (params: { readonly from?: string | undefined; readonly to
     if (from > to) return yield* new BadRequest({ field: "from", message: `from (${from}) is after to (${to})` })
     const groupBy = groupings.find((g) => g === (params.groupBy ?? "day"))
     if (groupBy === undefined) {
-      return yield* new BadRequest({ field: "groupBy", message: `groupBy must be one of day, month, model, got "${params.groupBy}"` })
+      return yield* new BadRequest({ field: "groupBy", message: `groupBy must be one of day, month, model, caller, got "${params.groupBy}"` })
     }
     const [report, budgets] = yield* Effect.all([
       repo.totals(from, to, groupBy).pipe(Effect.mapError(unavailable)),
@@ -56,11 +57,12 @@ const toCall = (r: UsageRecord) => ({
   costUsd: Option.getOrNull(r.costUsd),
   costSource: r.costSource,
   requestId: r.requestId,
-  purpose: r.purpose
+  purpose: r.purpose,
+  caller: r.caller
 })
 
 /** `GET /v1/usage/calls`: newest first, `before` being the previous page's cursor. */
-export const calls = (params: { readonly limit?: string | undefined; readonly before?: string | undefined }) =>
+export const calls = (params: { readonly limit?: string | undefined; readonly before?: string | undefined; readonly caller?: string | undefined }) =>
   Effect.gen(function*() {
     const repo = yield* UsageRepo
     const limit = params.limit === undefined ? 50 : Number(params.limit)
@@ -71,6 +73,10 @@ export const calls = (params: { readonly limit?: string | undefined; readonly be
     if (before !== null && Option.isNone(decodeCursor(before))) {
       return yield* new BadRequest({ field: "before", message: "before must be a nextCursor returned by this endpoint" })
     }
-    const page = yield* repo.recent(limit, before).pipe(Effect.mapError(unavailable))
+    const caller = params.caller
+    if (caller !== undefined && !callerNamePattern.test(caller)) {
+      return yield* new BadRequest({ field: "caller", message: "caller must be a caller's name: letters, digits, \"_\", \".\" or \"-\"" })
+    }
+    const page = yield* repo.recent(limit, before, caller).pipe(Effect.mapError(unavailable))
     return { calls: page.rows.map(toCall), nextCursor: page.nextCursor }
   })

@@ -3,6 +3,7 @@ import { BigDecimal, Data, Effect, Option, Schema } from "effect"
 import { periodOf } from "../budget/Period.js"
 import * as Money from "../domain/Money.js"
 import { fromRow, Row } from "./LedgerRow.js"
+import { noCaller } from "./UsageRepo.js"
 import type { GroupBy, Spend, UsageGroup, UsagePage, UsageTotals } from "./UsageRepo.js"
 
 /** Sums of BIGINT come back as NUMERIC text; counts and tokens stay far below 2^53. */
@@ -20,6 +21,8 @@ const GroupRow = Schema.Struct({
 })
 
 const SpendRow = Schema.Struct({ today: Schema.BigDecimal, month: Schema.BigDecimal })
+
+const CallerSpendRow = Schema.Struct({ caller: Schema.String, month: Schema.BigDecimal })
 
 const PageRow = Schema.extend(Row, Schema.Struct({ created_us: Schema.String }))
 
@@ -63,13 +66,17 @@ export const make = Effect.gen(function*() {
         ? sql`to_char(day, 'YYYY-MM-DD')`
         : groupBy === "month"
         ? sql`to_char(day, 'YYYY-MM')`
+        : groupBy === "caller"
+        ? sql`CASE WHEN caller = '' THEN ${noCaller} ELSE caller END`
         : sql`model`
+      // Each rollup holds every row once, so both give the same totals.
+      const rollup = groupBy === "caller" ? sql`llm_api_usage_caller_daily` : sql`llm_api_usage_daily`
       const rows = yield* sql`
         SELECT ${key} AS key, sum(calls) AS calls, sum(failed_calls) AS failed_calls,
                sum(unknown_cost_calls) AS unknown_cost_calls, sum(prompt_tokens) AS prompt_tokens,
                sum(completion_tokens) AS completion_tokens, sum(total_tokens) AS total_tokens,
                sum(cost_usd) AS cost_usd
-        FROM llm_api_usage_daily
+        FROM ${rollup}
         WHERE day BETWEEN ${from}::date AND ${to}::date
         GROUP BY 1
         ORDER BY 1`
@@ -100,19 +107,35 @@ export const make = Effect.gen(function*() {
       return { todayUsd: BigDecimal.normalize(row.today), monthUsd: BigDecimal.normalize(row.month) } satisfies Spend
     })
 
-  const recent = (limit: number, before: string | null) =>
+  const callerSpend = (now: Date) =>
+    Effect.gen(function*() {
+      const today = periodOf("daily", now)
+      const monthStart = `${periodOf("monthly", now)}-01`
+      const rows = yield* sql`
+        SELECT caller, sum(cost_usd) AS month
+        FROM llm_api_usage_caller_daily
+        WHERE day >= ${monthStart}::date AND day <= ${today}::date AND caller <> ''
+        GROUP BY caller`
+      const decoded = yield* Schema.decodeUnknown(Schema.Array(CallerSpendRow))(rows)
+      return new Map(decoded.map((r) => [r.caller, BigDecimal.normalize(r.month)])) as ReadonlyMap<string, BigDecimal.BigDecimal>
+    })
+
+  const recent = (limit: number, before: string | null, caller?: string) =>
     Effect.gen(function*() {
       const size = Math.max(1, Math.min(1000, Math.floor(limit)))
       const cursor = before === null ? Option.none() : decodeCursor(before)
       if (before !== null && Option.isNone(cursor)) return yield* new InvalidCursor({ cursor: before })
-      const where = Option.match(cursor, {
-        onNone: () => sql``,
-        onSome: (c) =>
-          sql`WHERE (created_at, id) < (timestamptz 'epoch' + ${c.createdUs}::bigint * interval '1 microsecond', ${c.id}::uuid)`
-      })
+      const conditions = [
+        ...Option.match(cursor, {
+          onNone: () => [],
+          onSome: (c) => [sql`(created_at, id) < (timestamptz 'epoch' + ${c.createdUs}::bigint * interval '1 microsecond', ${c.id}::uuid)`]
+        }),
+        ...(caller === undefined ? [] : [sql`caller = ${caller}`])
+      ]
+      const where = conditions.length === 0 ? sql`` : sql`WHERE ${sql.and(conditions)}`
       const rows = yield* sql`
         SELECT id::text AS id, model, provider, prompt_tokens, completion_tokens, total_tokens, cost_usd,
-               cost_source, request_id, created_at, status, error_code, attempt, latency_ms, purpose,
+               cost_source, request_id, created_at, status, error_code, attempt, latency_ms, purpose, caller,
                ((extract(epoch FROM created_at) * 1000000)::numeric(20, 0))::text AS created_us
         FROM llm_api_usage
         ${where}
@@ -127,5 +150,5 @@ export const make = Effect.gen(function*() {
       } satisfies UsagePage
     })
 
-  return { totals, spend, recent }
+  return { totals, spend, callerSpend, recent }
 })

@@ -7,7 +7,10 @@ import * as LedgerWriter from "./LedgerWriter.js"
 import * as Spool from "./Spool.js"
 import * as UsageQueries from "./UsageQueries.js"
 
-export type GroupBy = "day" | "month" | "model"
+export type GroupBy = "day" | "month" | "model" | "caller"
+
+/** The `caller` group of rows written without a caller (before callers existed, or with no token configured). */
+export const noCaller = "(none)"
 
 export interface UsageTotals {
   readonly calls: number
@@ -20,7 +23,7 @@ export interface UsageTotals {
 }
 
 export interface UsageGroup extends UsageTotals {
-  /** `YYYY-MM-DD`, `YYYY-MM` or the model id, per `groupBy`. */
+  /** `YYYY-MM-DD`, `YYYY-MM`, the model id or the caller's name (`(none)` for rows without one), per `groupBy`. */
   readonly key: string
 }
 
@@ -48,7 +51,10 @@ export class UsageRepo extends Context.Tag("UsageRepo")<UsageRepo, {
   }, UsageQueryError>
   /** Spend of the current UTC day and month at `now`. */
   readonly spend: (now: Date) => Effect.Effect<Spend, UsageQueryError>
-  readonly recent: (limit: number, before: string | null) => Effect.Effect<UsagePage, UsageQueryError>
+  /** Spend of the current UTC month at `now`, per caller that spent anything (rows without a caller left out). */
+  readonly callerSpend: (now: Date) => Effect.Effect<ReadonlyMap<string, BigDecimal.BigDecimal>, UsageQueryError>
+  /** Newest first; only `caller`'s rows when given. */
+  readonly recent: (limit: number, before: string | null, caller?: string) => Effect.Effect<UsagePage, UsageQueryError>
   /** Rows waiting in the spool for the database to come back. */
   readonly spoolDepth: Effect.Effect<number>
 }>() {
@@ -66,7 +72,8 @@ export class UsageRepo extends Context.Tag("UsageRepo")<UsageRepo, {
           record: writer.record,
           totals: (from, to, groupBy) => Effect.mapError(queries.totals(from, to, groupBy), failed),
           spend: (now) => Effect.mapError(queries.spend(now), failed),
-          recent: (limit, before) => Effect.mapError(queries.recent(limit, before), failed),
+          callerSpend: (now) => Effect.mapError(queries.callerSpend(now), failed),
+          recent: (limit, before, caller) => Effect.mapError(queries.recent(limit, before, caller), failed),
           spoolDepth: writer.spoolDepth
         })
       }).pipe(Effect.annotateLogs("service", "UsageRepo"))

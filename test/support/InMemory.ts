@@ -58,6 +58,7 @@ export const memoryLedger = Effect.gen(function*() {
     record: (row) => Ref.update(rows, (all) => (all.push(row), all)),
     totals: () => Effect.die("not used in unit tests"),
     spend: () => Effect.die("not used in unit tests"),
+    callerSpend: () => Effect.die("not used in unit tests"),
     recent: () => Effect.die("not used in unit tests"),
     spoolDepth: Effect.succeed(0)
   }))

@@ -18,5 +18,6 @@ export const usageRow = (overrides: Partial<UsageRecord> = {}): UsageRecord => (
   attempt: 1,
   latencyMs: 120,
   purpose: "summary",
+  caller: null,
   ...overrides
 })

@@ -38,7 +38,8 @@ const ledgerRow = (costUsd: string) => ({
   errorCode: null,
   attempt: 1,
   latencyMs: 5,
-  purpose: "summary"
+  purpose: "summary",
+  caller: null as string | null
 })
 
 const monthSpend = Effect.flatMap(UsageRepo, (repo) => repo.spend(new Date())).pipe(Effect.map((s) => s.monthUsd))
@@ -100,6 +101,35 @@ layer(layerWith("budget_guard"), { excludeTestServices: true })("BudgetGuard", (
       }).pipe(
         Effect.provide(BudgetGuard.layer),
         Effect.provide(ledgerWith({ COST_HARD_LIMIT_DAILY_USD: "0.50", COST_HARD_LIMIT_MONTHLY_USD: "100" }))
+      ))
+
+    it.scoped("a caller's own monthly cap refuses that caller only, counting its calls in flight, with no global cap set", () =>
+      Effect.gen(function*() {
+        yield* resetTables
+        const guard = yield* BudgetGuard
+        const repo = yield* UsageRepo
+        yield* repo.record({ ...ledgerRow("0.70"), caller: "reports" })
+        yield* repo.record({ ...ledgerRow("5.00"), caller: "classifier" })
+
+        const inFlight = yield* guard.reserve(dec("0.20"), "reports")
+        const refused = yield* Effect.flip(guard.reserve(dec("0.20"), "reports"))
+        expect(refused).toMatchObject({ _tag: "BudgetExceeded", budget: "monthly", caller: "reports", limitUsd: "1", requestedUsd: "0.2" })
+        expect(BigDecimal.equals(dec(refused.committedUsd), dec("0.9"))).toBe(true)
+        // Another caller, one without a cap and a request with no caller are not held back by it.
+        yield* guard.release(yield* guard.reserve(dec("0.20"), "classifier"))
+        yield* guard.release(yield* guard.reserve(dec("50"), "ops"))
+        yield* guard.release(yield* guard.reserve(dec("50")))
+
+        yield* guard.release(inFlight)
+        yield* guard.release(yield* guard.reserve(dec("0.20"), "reports"))
+        yield* repo.record({ ...ledgerRow("0.30"), caller: "reports" })
+        expect(yield* Effect.flip(guard.reserve(dec("0"), "reports"))).toMatchObject({ caller: "reports" })
+        const status = yield* guard.status
+        expect(status.find((s) => s.caller === "reports")).toMatchObject({ kind: "hard", budget: "monthly" })
+        expect(format(status.find((s) => s.caller === "reports")!.spentUsd)).toBe("1")
+      }).pipe(
+        Effect.provide(BudgetGuard.layer),
+        Effect.provide(ledgerWith({ CALLER_BUDGETS_MONTHLY_USD: "reports:1,classifier:10", API_TOKENS: "reports:tok-reports-1,classifier:tok-classifier-1" }))
       ))
 
     it.scoped("a reservation left by a crashed replica stops counting after 10 minutes", () =>

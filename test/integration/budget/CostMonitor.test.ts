@@ -2,6 +2,7 @@ import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer, TestClock } from "effect"
 import { CostMonitor } from "../../../src/budget/CostMonitor.js"
+import { format } from "../../../src/domain/Money.js"
 import { configLayer, layerWith } from "../../support/TestDatabase.js"
 import * as MemoryChannel from "./MemoryChannel.js"
 import { Inbox } from "./MemoryChannel.js"
@@ -54,6 +55,38 @@ it.layer(layerWith("cost_monitor"))("CostMonitor", (it) => {
           expect(last.calls).toBe(4)
           expect(last.topModels.map((m) => m.model)).toEqual(["openai/gpt-4o-mini", "anthropic/claude-3.5-haiku"])
         }).pipe(Effect.provide(monitorWith({ COST_ALERT_DAILY_USD: "1", COST_ALERT_MONTHLY_USD: "100" })))
+      }))
+
+    it.scoped("each caller with its own budget alerts at the same levels, once per month, apart from the others", () =>
+      Effect.gen(function*() {
+        yield* resetTables
+        yield* TestClock.setTime(Date.parse("2026-11-10T12:00:00Z"))
+        yield* Effect.gen(function*() {
+          const ledger = yield* Ledger
+          const monitor = yield* CostMonitor
+          yield* firstRun
+          const now = at("2026-11-10T12:00:00Z")
+          const callerLines = Effect.map(Effect.flatMap(Inbox, (inbox) => inbox.received), (alerts) =>
+            alerts.map((a) => `${a.caller ?? "-"} ${line(a)}`))
+
+          yield* ledger.add("openai/gpt-4o-mini", "0.60", now, "reports")
+          yield* ledger.add("openai/gpt-4o-mini", "0.60", now, "classifier")
+          yield* ledger.add("openai/gpt-4o-mini", "3.00", now)
+          yield* monitor.check
+          expect(yield* callerLines).toEqual(["reports monthly 0.5 2026-11"])
+          yield* monitor.check
+          expect(yield* callerLines).toHaveLength(1)
+
+          yield* ledger.add("openai/gpt-4o-mini", "0.45", now, "reports")
+          yield* monitor.check
+          expect(yield* callerLines).toEqual(["reports monthly 0.5 2026-11", "reports monthly 0.8 2026-11", "reports monthly 1 2026-11"])
+          const last = (yield* Effect.flatMap(Inbox, (i) => i.received)).at(-1)!
+          expect(last).toMatchObject({ caller: "reports", calls: 2 })
+          expect(format(last.spentUsd)).toBe("1.05")
+        }).pipe(Effect.provide(monitorWith({
+          API_TOKENS: "reports:tok-reports-1,classifier:tok-classifier-1",
+          CALLER_BUDGETS_MONTHLY_USD: "reports:1,classifier:10"
+        })))
       }))
 
     it.scoped("midnight UTC opens a new daily period and a month end a new monthly one: levels alert again", () =>

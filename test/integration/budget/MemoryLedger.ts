@@ -5,7 +5,7 @@ import { UsageQueryError, UsageRepo } from "../../../src/usage/UsageRepo.js"
 
 /** Controls of the in-memory ledger: add spend, make its queries fail, count the monitor's reads. */
 export class MemoryLedger extends Context.Tag("test/MemoryLedger")<MemoryLedger, {
-  readonly add: (model: string, costUsd: string, at: Date) => Effect.Effect<void>
+  readonly add: (model: string, costUsd: string, at: Date, caller?: string) => Effect.Effect<void>
   readonly setDown: (down: boolean) => Effect.Effect<void>
   readonly spendCalls: Effect.Effect<number>
 }>() {}
@@ -32,11 +32,12 @@ export const layer: Layer.Layer<UsageRepo | MemoryLedger> = Layer.unwrapEffect(E
     Effect.flatMap(Ref.get(down), (isDown) => isDown ? Effect.fail(new UsageQueryError({ cause: "database down" })) : effect)
   const repo = UsageRepo.of({
     record: (row) => Ref.update(rows, (all) => [...all, row]),
-    totals: (from, to) =>
+    totals: (from, to, groupBy) =>
       guard(Effect.map(Ref.get(rows), (all) => {
         const inRange = all.filter((r) => day(r.createdAt) >= from && day(r.createdAt) <= to)
-        const models = [...new Set(inRange.map((r) => r.model))]
-        const groups: Array<UsageGroup> = models.map((key) => ({ key, ...totalsOf(inRange.filter((r) => r.model === key)) }))
+        const keyOf = (r: UsageRecord) => groupBy === "caller" ? r.caller ?? "(none)" : r.model
+        const keys = [...new Set(inRange.map(keyOf))]
+        const groups: Array<UsageGroup> = keys.map((key) => ({ key, ...totalsOf(inRange.filter((r) => keyOf(r) === key)) }))
         return { groups, total: totalsOf(inRange) }
       })),
     spend: (now) =>
@@ -44,11 +45,16 @@ export const layer: Layer.Layer<UsageRepo | MemoryLedger> = Layer.unwrapEffect(E
         todayUsd: totalsOf(all.filter((r) => day(r.createdAt) === day(now))).costUsd,
         monthUsd: totalsOf(all.filter((r) => day(r.createdAt).slice(0, 7) === day(now).slice(0, 7))).costUsd
       }))))),
+    callerSpend: (now) =>
+      guard(Effect.map(Ref.get(rows), (all) => {
+        const month = all.filter((r) => r.caller !== null && day(r.createdAt).slice(0, 7) === day(now).slice(0, 7))
+        return new Map([...new Set(month.map((r) => r.caller!))].map((c) => [c, totalsOf(month.filter((r) => r.caller === c)).costUsd]))
+      })),
     recent: () => Effect.succeed({ rows: [], nextCursor: null }),
     spoolDepth: Effect.succeed(0)
   })
   const controls = MemoryLedger.of({
-    add: (model, costUsd, at) =>
+    add: (model, costUsd, at, caller) =>
       repo.record({
         id: crypto.randomUUID(),
         model,
@@ -64,7 +70,8 @@ export const layer: Layer.Layer<UsageRepo | MemoryLedger> = Layer.unwrapEffect(E
         errorCode: null,
         attempt: 1,
         latencyMs: 10,
-        purpose: "summary"
+        purpose: "summary",
+        caller: caller ?? null
       }),
     setDown: (isDown) => Ref.set(down, isDown),
     spendCalls: Ref.get(spendCalls)

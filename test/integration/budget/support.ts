@@ -18,7 +18,7 @@ export const eventually = <A, E, R>(effect: Effect.Effect<A, E, R>, done: (a: A)
 /** `daily 0.5 2026-11-10`: an alert as a comparable line. */
 export const line = (a: CostAlert) => `${a.budget} ${format(a.level)} ${a.period}`
 
-export const resetTables = Effect.flatMap(SqlClient.SqlClient, (sql) => sql`TRUNCATE cost_alerts, budget_reservations, llm_api_usage, llm_api_usage_daily`)
+export const resetTables = Effect.flatMap(SqlClient.SqlClient, (sql) => sql`TRUNCATE cost_alerts, budget_reservations, llm_api_usage, llm_api_usage_daily, llm_api_usage_caller_daily`)
 
 /**
  * A monitor layer's first run starts as the layer is built; waiting until it has read the ledger

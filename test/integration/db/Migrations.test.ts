@@ -36,7 +36,7 @@ describe("migrations", () => {
       yield* migrateWith(client())
       const [names, count] = yield* Effect.all([tables, migrationCount]).pipe(Effect.provide(client()))
       expect(names).toEqual(expect.arrayContaining(["llm_api_usage", "llm_api_usage_daily", "cost_alerts", "summary_cache"]))
-      expect(count).toBe(3)
+      expect(count).toBe(4)
     }))
 
   it.scoped("the ledger refuses a zero standing in for an unknown cost, and a status outside success/error", () =>

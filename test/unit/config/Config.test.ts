@@ -1,5 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Option, Redacted } from "effect"
+import { BigDecimal, ConfigProvider, Effect, Option, Redacted } from "effect"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import * as Path from "node:path"
 import { load } from "../../../src/Config.js"
 
 const withEnv = (env: Record<string, string>) =>
@@ -60,5 +63,55 @@ describe("Config", () => {
     Effect.gen(function*() {
       const config = yield* withEnv({ OPENROUTER_FALLBACK_MODELS: "anthropic/claude-3.5-sonnet, meta-llama/llama-3.1-8b-instruct" })
       expect(config.openrouter.allowedModels).toEqual(["openai/gpt-4o-mini", "anthropic/claude-3.5-sonnet", "meta-llama/llama-3.1-8b-instruct"])
+    }))
+
+  it.effect("callers come from API_TOKEN (default), API_TOKENS and API_TOKENS_FILE, each name and token once", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(Path.join(tmpdir(), "tokens-"))
+      const file = Path.join(dir, "tokens")
+      writeFileSync(file, "# the batch workers\nextractor:tok-extractor-777\n\nqa : tok-qa-888\n")
+      const config = yield* withEnv({ API_TOKEN: "tok-default-000", API_TOKENS: "reports:tok-reports-111, classifier:tok:with:colons", API_TOKENS_FILE: file, CALLER_BUDGETS_MONTHLY_USD: "reports:25,qa:5.50" })
+      expect(config.server.callers.map((c) => [c.name, Redacted.value(c.token)])).toEqual([
+        ["default", "tok-default-000"],
+        ["reports", "tok-reports-111"],
+        ["classifier", "tok:with:colons"],
+        ["extractor", "tok-extractor-777"],
+        ["qa", "tok-qa-888"]
+      ])
+      expect([...config.budget.callerMonthlyUsd].map(([n, d]) => [n, BigDecimal.format(d)])).toEqual([["reports", "25"], ["qa", "5.5"]])
+      rmSync(dir, { recursive: true, force: true })
+    }))
+
+  it.effect("a bad caller setting names the variable and the entry, never the token", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(withEnv({
+        API_TOKEN: "tok-shared-secret",
+        API_TOKENS: "default:tok-other-secret,bad name:tok-bad-secret",
+        CALLER_BUDGETS_MONTHLY_USD: "reports:ten"
+      }))
+      expect(error.problems).toEqual([
+        `API_TOKENS: entry 2 (a bad name): the name must be letters, digits, "_", "." or "-" (up to 100): expected name:token pairs such as reports:tok_123,classifier:tok_456`,
+        `CALLER_BUDGETS_MONTHLY_USD: "reports:ten": got "ten": expected a positive decimal number such as 25 or 12.50`
+      ])
+      const clash = yield* Effect.flip(withEnv({ API_TOKEN: "tok-shared-secret", API_TOKENS: "default:tok-other-secret,ops:tok-shared-secret" }))
+      expect(clash.problems).toEqual([
+        `API_TOKENS: the caller name "default" is already taken (by API_TOKEN): expected each name once`,
+        `API_TOKENS: the token of "ops" is also another caller's: expected a distinct token per caller`
+      ])
+      const unknown = yield* Effect.flip(withEnv({ API_TOKENS: "ops:tok-ops-secret", CALLER_BUDGETS_MONTHLY_USD: "nobody:1" }))
+      expect(unknown.problems).toEqual([
+        `CALLER_BUDGETS_MONTHLY_USD: names "nobody", which is no caller of API_TOKENS, API_TOKENS_FILE or API_TOKEN (default): expected known caller names`
+      ])
+      for (const e of [error, clash]) expect(e.message).not.toMatch(/secret/)
+      const missing = yield* Effect.flip(withEnv({ API_TOKENS_FILE: "/nonexistent/tokens" }))
+      expect(missing.problems).toEqual([`API_TOKENS_FILE: cannot read "/nonexistent/tokens": expected a readable file of name:token lines`])
+    }))
+
+  it.effect("named tokens alone are enough to listen beyond loopback", () =>
+    Effect.gen(function*() {
+      const config = yield* withEnv({ HOST: "0.0.0.0", API_TOKENS: "reports:tok-reports-111" })
+      expect(config.server.callers.map((c) => c.name)).toEqual(["reports"])
+      const error = yield* Effect.flip(withEnv({ HOST: "0.0.0.0" }))
+      expect(error.problems[0]).toContain("API_TOKEN: required when HOST is not a loopback address")
     }))
 })
