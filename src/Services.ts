@@ -2,6 +2,7 @@ import { Layer } from "effect"
 import { BudgetGuard } from "./budget/BudgetGuard.js"
 import { CostMonitor } from "./budget/CostMonitor.js"
 import * as Database from "./db/Database.js"
+import { ChatGateway } from "./gateway/ChatGateway.js"
 import { CircuitBreaker } from "./llm/CircuitBreaker.js"
 import { LlmClient } from "./llm/LlmClient.js"
 import { OpenRouter } from "./llm/OpenRouter.js"
@@ -21,4 +22,4 @@ export const SummaryServices = Layer.mergeAll(Summarizer.layer).pipe(
 )
 
 /** The server's services: the above plus the cost monitor's scheduled fiber. */
-export const AppServices = CostMonitor.live.pipe(Layer.provideMerge(SummaryServices))
+export const AppServices = Layer.mergeAll(CostMonitor.live, ChatGateway.layer).pipe(Layer.provideMerge(SummaryServices))

@@ -7,13 +7,14 @@ import { Api } from "./Api.js"
 import { AuthorizationLive } from "./Authorization.js"
 import { bodyLimit } from "./BodyLimit.js"
 import { jsonBody } from "./JsonBody.js"
+import { ChatHttp } from "../gateway/ChatHttp.js"
 import { SummariesHttp } from "../summarize/SummariesHttp.js"
 import { UsageHttp } from "../usage/UsageHttp.js"
 import { HealthHttp } from "./HealthHttp.js"
 import { requestContext } from "./RequestContext.js"
 
 export const ApiLive = HttpApiBuilder.api(Api).pipe(
-  Layer.provide([SummariesHttp, UsageHttp, HealthHttp]),
+  Layer.provide([SummariesHttp, UsageHttp, HealthHttp, ChatHttp]),
   Layer.provide(AuthorizationLive)
 )
 

@@ -61,6 +61,10 @@ export interface EmulatorOptions {
   readonly prices?: PriceTable
   readonly contextLength?: number
   readonly keyInfo?: Partial<KeyInfo>
+  /** Pause between the events of a stream (default 0: the whole stream in one write). */
+  readonly streamChunkDelayMs?: number
+  /** `/generation` answers 404 for this long after a generation is made, as OpenRouter's does (default 0). */
+  readonly generationDelayMs?: number
 }
 
 /** Usage as sent on the wire; `cost` is the exact decimal text, null when the response omitted it. */
@@ -107,6 +111,8 @@ export interface Emulator {
   injectedFaults(): number
   modelsCalls(): number
   keyCalls(): number
+  /** Requests received on `/generation`. */
+  generationLookups(): number
   /** Clears calls, counters, generations, the script and every fault mode. */
   reset(): void
   close(): Promise<void>
@@ -298,6 +304,8 @@ interface Generation {
   /** false for `no_cost`: the usage sent omits cost, though the generation record keeps it. */
   readonly reportsCost: boolean
   readonly streamed: boolean
+  /** performance.now() when it was made, for `generationDelayMs`. */
+  readonly madeAt: number
 }
 
 const SYSTEM_FINGERPRINT = "fp_e0a1c2d3b4"
@@ -466,6 +474,9 @@ type CallRecord = { -readonly [K in keyof RecordedCall]: RecordedCall[K] }
 
 export const startEmulator = async (options: EmulatorOptions = {}): Promise<Emulator> => {
   const latencyMs = options.latencyMs ?? 0
+  const streamChunkDelayMs = options.streamChunkDelayMs ?? 0
+  const generationDelayMs = options.generationDelayMs ?? 0
+  let generationLookups = 0
   const priceTable: PriceTable = { ...DEFAULT_PRICES, ...options.prices }
   const prices = compilePrices(priceTable)
   const contextLength = options.contextLength ?? 128_000
@@ -567,7 +578,17 @@ export const startEmulator = async (options: EmulatorOptions = {}): Promise<Emul
         res.writeHead(200, payloadHeaders(p, sent))
         // cut_body: the full length is promised, half is written, then the connection dies mid-body.
         if (fault?.kind === "cut_body") res.write(sent.slice(0, sent.length >> 1), () => res.socket?.destroy())
-        else res.end(sent)
+        else if (p.stream && streamChunkDelayMs > 0) {
+          // Event by event, as a model generates them; a client that leaves stops the rest.
+          const events = sent.split(/(?<=\n\n)/)
+          for (const [i, event] of events.entries()) {
+            if (gone(res)) return 200
+            if (i > 0) await sleep(streamChunkDelayMs)
+            if (gone(res)) return 200
+            res.write(event)
+          }
+          res.end()
+        } else res.end(sent)
         return 200
       }
     }
@@ -668,7 +689,8 @@ export const startEmulator = async (options: EmulatorOptions = {}): Promise<Emul
         completionTokens,
         billing: bill(priceOf(model, prices), promptTokens, completionTokens),
         reportsCost: bodyFault?.kind !== "no_cost",
-        streamed: stream
+        streamed: stream,
+        madeAt: performance.now()
       }
       record.generationId = id
       record.usage = {
@@ -709,7 +731,9 @@ export const startEmulator = async (options: EmulatorOptions = {}): Promise<Emul
         return sendJson(res, 401, anonymousErrorBody(401, "No auth credentials found"))
       }
       const id = new URLSearchParams(url.slice(queryAt + 1)).get("id") ?? ""
-      const generation = generations.get(id)
+      generationLookups++
+      const found = generations.get(id)
+      const generation = found !== undefined && performance.now() - found.madeAt >= generationDelayMs ? found : undefined
       return generation === undefined
         ? sendJson(res, 404, errorBody(404, `Generation ${id} not found`))
         : sendJson(res, 200, generationRecordJson(generation, latencyMs))
@@ -757,6 +781,7 @@ export const startEmulator = async (options: EmulatorOptions = {}): Promise<Emul
     injectedFaults: () => injected,
     modelsCalls: () => modelsCalls,
     keyCalls: () => keyCalls,
+    generationLookups: () => generationLookups,
     reset: () => {
       calls.length = 0
       generations.clear()
@@ -768,6 +793,7 @@ export const startEmulator = async (options: EmulatorOptions = {}): Promise<Emul
       injected = 0
       modelsCalls = 0
       keyCalls = 0
+      generationLookups = 0
     },
     close: () => {
       closing ??= new Promise<void>((resolve, reject) => {
