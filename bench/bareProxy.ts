@@ -1,6 +1,6 @@
 /**
  * Floor 2 for `bench/run.ts`: the least a Node proxy can do. Every POST body is forwarded as is to
- * `<upstream base>/chat/completions` with undici, and the answer is returned as is.
+ * `<upstream base>/chat/completions` with undici, and the answer is returned as is (a stream as it arrives).
  * Run: node --import tsx bench/bareProxy.ts <upstream base url>; prints `{"url": ...}` once listening.
  */
 import { createServer } from "node:http"
@@ -29,6 +29,13 @@ const server = createServer(async (req, res) => {
       },
       body
     })
+    if (body.includes('"stream":true')) {
+      // A stream goes through chunk by chunk: the floor for time to first byte.
+      res.writeHead(answer.statusCode, { "content-type": "text/event-stream", "cache-control": "no-cache" })
+      for await (const chunk of answer.body) res.write(chunk)
+      res.end()
+      return
+    }
     const data = await readAll(answer.body)
     res.writeHead(answer.statusCode, { "content-type": "application/json", "content-length": data.length })
     res.end(data)

@@ -23,6 +23,7 @@ import { cpuMs, type LoadResult, type LoadSpec, peakMb } from "./loadgen.js"
 import { start } from "./processes.js"
 import { buildForProfile } from "./profileBuild.js"
 import { durationUs, type ProfileSummary, summarize } from "./profile.js"
+import * as Streaming from "./streaming.js"
 
 export const INFLIGHT = [1, 32] as const
 
@@ -73,7 +74,12 @@ export interface OverheadResult {
   readonly ledger: { readonly rows: number; readonly upstreamCalls: number; readonly summaries: number }
   readonly profile: ProfileSummary | null
   readonly profileRun: Measured | null
+  /** Time to first byte of a stream through the bare proxy and through the gateway. */
+  readonly streaming: Awaited<ReturnType<typeof Streaming.run>> | null
+  readonly streamingError: string | null
 }
+
+export const GATEWAY_NAME = "policy-summarizer POST /v1/chat/completions"
 
 const median = (values: ReadonlyArray<number>): number => {
   const sorted = [...values].sort((a, b) => a - b)
@@ -194,9 +200,33 @@ export const run = async (quick: boolean, forceProfile: boolean): Promise<Overhe
       log(`Portkey could not run: ${portkeyError}`)
     }
     const floor = sdkDirect(upstream, body, "undici")
-    const contenders = [floor, ...started.slice(1), svc]
+    // The gateway runs in the service's process: the same server, another route, the same request body as the floors.
+    const gateway: Contender = {
+      name: GATEWAY_NAME,
+      target: { kind: "http", url: svc.target.url.replace("/v1/summaries", "/v1/chat/completions"), body, expect: "\"choices\"" },
+      child: svc.child,
+      stop: async () => {}
+    }
+    const contenders = [floor, ...started.slice(1), svc, gateway]
     const references = [sdkDirect(upstream, body, "default")]
-    const measured = await measureInterleaved(upstream, contenders, references, (c) => c === svc, t)
+    const measured = await measureInterleaved(upstream, contenders, references, (c) => c === svc || c === gateway, t)
+    let streaming: OverheadResult["streaming"] = null
+    let streamingError: string | null = null
+    try {
+      log("streaming: time to first byte at 1 in flight, bare proxy vs the gateway")
+      await upstream.take()
+      const streamBody = JSON.stringify({ ...JSON.parse(body), stream: true })
+      streaming = await Streaming.run([
+        { name: "bare node:http + undici proxy (streaming)", url: (started[1]!.target as { url: string }).url, headers: {} },
+        { name: `${GATEWAY_NAME} (streaming)`, url: gateway.target.url, headers: {} }
+      ], streamBody, t.rounds, quick ? 300 : 1_000)
+      // Both targets made the same number of streams: half of the upstream calls are the service's.
+      serviceCalls += await upstream.take() / 2
+      for (const s of streaming) log(`${s.name}: TTFB p50 ${s.p50Ms.toFixed(2)} ms  p99 ${s.p99Ms.toFixed(2)} ms  (${s.requests} streams, ${s.errors} errors)`)
+    } catch (error) {
+      streamingError = String(error)
+      log(`streaming could not run: ${streamingError}`)
+    }
     serviceCalls += measured.serviceCalls
     summaries += measured.summaries
 
@@ -240,7 +270,9 @@ export const run = async (quick: boolean, forceProfile: boolean): Promise<Overhe
       portkeyError,
       ledger: { rows, upstreamCalls: serviceCalls, summaries },
       profile,
-      profileRun
+      profileRun,
+      streaming,
+      streamingError
     }
   } finally {
     for (const c of started) await c.stop()

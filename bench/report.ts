@@ -104,8 +104,37 @@ const targetLines = (o: OverheadResult): Array<string> => {
   if (r.portkey !== undefined) {
     lines.push(`CPU per request at 32 in flight, service / Portkey: ${f2(r.service.cells[32]!.cpuMsPerRequest / r.portkey.cells[32]!.cpuMsPerRequest)} (${f2(r.service.cells[32]!.cpuMsPerRequest)} ms vs ${f2(r.portkey.cells[32]!.cpuMsPerRequest)} ms; the least noisy comparison on a shared machine)`)
   }
+  lines.push(...gatewayLines(o))
   const l = o.ledger
   lines.push(`ledger: ${l.rows} rows for ${l.upstreamCalls} upstream calls made by the service (${l.summaries} summaries answered): ${l.rows === l.upstreamCalls ? "every call has its row" : "MISMATCH"}`)
+  return lines
+}
+
+/** The OpenAI-compatible endpoint's targets: against Portkey, the SDK proxy floor and, streaming, the bare proxy. */
+const gatewayLines = (o: OverheadResult): Array<string> => {
+  const gateway = o.contenders.find((c) => c.name.includes("/v1/chat/completions"))
+  if (gateway === undefined) return []
+  const portkey = o.contenders.find((c) => c.name.startsWith("Portkey"))
+  const sdkProxy = o.contenders.find((c) => c.name.includes("openai SDK proxy"))
+  const lines: Array<string> = []
+  if (portkey !== undefined) {
+    const rounds = gateway.cells[32]!.runs.map((run, i) => run.rps / portkey.cells[32]!.runs[i]!.rps)
+    const median = gateway.cells[32]!.rps / portkey.cells[32]!.rps
+    lines.push(`gateway throughput at 32 in flight / Portkey: ${f2(median)}x (rounds: ${rounds.map(f2).join(", ")}); target >= 2x: ${verdict(median >= 2)}`)
+  }
+  if (sdkProxy !== undefined) {
+    const rounds = gateway.cells[1]!.runs.map((run, i) => run.meanMs - sdkProxy.cells[1]!.runs[i]!.meanMs)
+    const median = gateway.cells[1]!.meanMs - sdkProxy.cells[1]!.meanMs
+    lines.push(`gateway added mean latency at 1 in flight over ${sdkProxy.name}: ${f2(median)} ms (rounds: ${rounds.map(f2).join(", ")}); target <= 1 ms: ${verdict(median <= 1)}`)
+  }
+  if (o.streaming !== null && o.streaming.length === 2) {
+    const [bare, gw] = o.streaming as unknown as [typeof o.streaming[0] & { roundP99Ms: Array<number> }, typeof o.streaming[0] & { roundP99Ms: Array<number> }]
+    const added = gw.p99Ms - bare.p99Ms
+    lines.push(`gateway streaming: added time to first byte at p99 over the bare proxy: ${f2(added)} ms (p99 ${f2(gw.p99Ms)} vs ${f2(bare.p99Ms)} ms; rounds: ${gw.roundP99Ms.map((p, i) => f2(p - bare.roundP99Ms[i]!)).join(", ")}; p50 ${f2(gw.p50Ms)} vs ${f2(bare.p50Ms)} ms); target <= 1 ms: ${verdict(added <= 1)}`)
+  } else if (o.streamingError !== null) {
+    lines.push(`gateway streaming: not measured (${o.streamingError})`)
+  }
+  lines.push(`gateway peak memory (VmHWM of the service process, which also served the summaries): ${f0(gateway.peakMb)} MB; target < 200 MB: ${verdict(gateway.peakMb < 200)}`)
   return lines
 }
 
