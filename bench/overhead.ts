@@ -217,7 +217,8 @@ export const run = async (quick: boolean, forceProfile: boolean): Promise<Overhe
       await upstream.take()
       const streamBody = JSON.stringify({ ...JSON.parse(body), stream: true })
       streaming = await Streaming.run([
-        { name: "bare node:http + undici proxy (streaming)", url: (started[1]!.target as { url: string }).url, headers: {} },
+        // The bare proxy forwards the caller's Authorization to upstream, as the throughput runs do.
+        { name: "bare node:http + undici proxy (streaming)", url: started[1]!.target.url, headers: started[1]!.target.headers ?? {} },
         { name: `${GATEWAY_NAME} (streaming)`, url: gateway.target.url, headers: {} }
       ], streamBody, t.rounds, quick ? 300 : 1_000)
       // Both targets made the same number of streams: half of the upstream calls are the service's.

@@ -40,9 +40,10 @@ const measure = async (target: StreamTarget, body: string, count: number) => {
         })
         let first = true
         for await (const _ of answer.body) {
-          if (first) times.push(performance.now() - started)
+          if (first && answer.statusCode === 200) times.push(performance.now() - started)
           first = false
         }
+        // An error answer has no first byte of a stream to time.
         if (answer.statusCode !== 200) errors++
       } catch {
         errors++

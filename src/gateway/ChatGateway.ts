@@ -1,6 +1,7 @@
 import { HttpServerResponse } from "@effect/platform"
 import { Cause, Clock, Context, Deferred, Effect, Either, Exit, Fiber, Layer, Mailbox, Option, Ref, Schedule, Stream } from "effect"
 import { Config } from "../Config.js"
+import { CurrentCaller } from "../domain/Caller.js"
 import type { Usage } from "../domain/Completion.js"
 import type { UpstreamError } from "../domain/LlmError.js"
 import { UpstreamInvalidResponse, UpstreamNetworkError, UpstreamUnusableAnswer } from "../domain/LlmError.js"
@@ -161,7 +162,17 @@ const make = Effect.gen(function*() {
   })
 
   const failed = (error: Parameters<typeof fromLlmError>[0]) =>
-    Effect.map(Clock.currentTimeMillis, (now) => toResponse(fromLlmError(error, now)))
+    Effect.gen(function*() {
+      const reply = fromLlmError(error, yield* Clock.currentTimeMillis)
+      const caller = yield* Effect.serviceOption(CurrentCaller)
+      yield* Effect.logWarning("Chat completion failed").pipe(Effect.annotateLogs({
+        status: reply.status,
+        code: reply.code,
+        error: error._tag,
+        caller: Option.match(caller, { onNone: () => "", onSome: (c) => c.name ?? "" })
+      }))
+      return toResponse(reply)
+    })
 
   const stream = (chat: ChatRequest, purpose: string) =>
     Effect.gen(function*() {

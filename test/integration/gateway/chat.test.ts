@@ -106,6 +106,8 @@ describe("POST /v1/chat/completions", () => {
           ]
         })
         expect((yield* Effect.promise(() => app.get("/v1/models"))).status).toBe(401)
+        const openapi = yield* Effect.promise(() => app.get("/openapi.json").then((r) => r.json() as Promise<any>))
+        expect(Object.keys(openapi.paths)).toEqual(expect.arrayContaining(["/v1/chat/completions", "/v1/models"]))
       }))
   })
 
