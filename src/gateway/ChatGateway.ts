@@ -182,28 +182,25 @@ const make = Effect.gen(function*() {
         committed: yield* Ref.make(false),
         clientGone: yield* Deferred.make<void>()
       }
-      const outcome = yield* Deferred.make<Either.Either<void, Parameters<typeof fromLlmError>[0]>>()
       const fiber = yield* llm.passThrough(streamed(chat, pipe), purpose).pipe(
-        Effect.exit,
-        Effect.flatMap((exit) =>
-          Effect.all([
-            Deferred.succeed(outcome, Exit.isSuccess(exit) ? Either.right(undefined) : Exit.match(exit, {
-              onSuccess: () => Either.right(undefined),
-              onFailure: (cause) => Option.match(Cause.failureOption(cause), { onNone: () => Either.right(undefined), onSome: (f) => Either.left(f.error) })
-            })),
-            Deferred.succeed(pipe.first, undefined),
-            // The row is committed by now: the caller's stream may end.
-            pipe.mailbox.end
-          ], { discard: true })
-        ),
+        Effect.ensuring(Effect.all([
+          Deferred.succeed(pipe.first, undefined),
+          // The row is committed by now: the caller's stream may end.
+          pipe.mailbox.end
+        ], { discard: true })),
         Effect.forkDaemon
       )
       yield* Deferred.await(pipe.first).pipe(Effect.onInterrupt(() => Fiber.interrupt(fiber)))
       if (!(yield* Ref.get(pipe.committed))) {
-        const result = yield* Deferred.await(outcome)
-        return yield* Either.match(result, {
-          onRight: () => Effect.succeed(HttpServerResponse.empty({ status: 502 })),
-          onLeft: failed
+        // Nothing reached the caller: every attempt failed, so the answer is an error with its status.
+        const exit = yield* Fiber.await(fiber)
+        return yield* Exit.match(exit, {
+          onSuccess: () => Effect.succeed(HttpServerResponse.empty({ status: 502 })),
+          onFailure: (cause) =>
+            Option.match(Cause.failureOption(cause), {
+              onNone: () => Effect.succeed(HttpServerResponse.empty({ status: 502 })),
+              onSome: ({ error }) => failed(error)
+            })
         })
       }
       return HttpServerResponse.stream(
