@@ -1,4 +1,4 @@
-import { HttpApiBuilder, HttpServerRequest } from "@effect/platform"
+import { HttpApiBuilder } from "@effect/platform"
 import { Effect } from "effect"
 import { Api } from "../http/Api.js"
 import { ChatGateway } from "./ChatGateway.js"
@@ -16,7 +16,7 @@ export const ChatHttp = HttpApiBuilder.group(Api, "gateway", (handlers) =>
           if (!purposePattern.test(purpose)) {
             return toResponse(fromInvalidRequest({ param: "X-Purpose", message: "X-Purpose must be 1 to 100 letters, digits, \"_\", \".\", \":\" or \"-\"" }))
           }
-          const body = yield* Effect.either(HttpServerRequest.HttpServerRequest.pipe(Effect.flatMap((r) => r.json)))
+          const body = yield* Effect.either(request.json)
           if (body._tag === "Left") return toResponse(fromInvalidRequest({ param: "body", message: "The body is not valid JSON" }))
           return yield* gateway.chat(body.right, purpose)
         }))
