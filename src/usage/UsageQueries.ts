@@ -3,7 +3,7 @@ import { BigDecimal, Data, Effect, Option, Schema } from "effect"
 import { periodOf } from "../budget/Period.js"
 import * as Money from "../domain/Money.js"
 import { fromRow, Row } from "./LedgerRow.js"
-import type { GroupBy, Spend, UsageGroup, UsagePage, UsageTotals } from "./UsageRepo.js"
+import type { CallFilter, GroupBy, Spend, UsageGroup, UsagePage, UsageTotals } from "./UsageRepo.js"
 
 /** Sums of BIGINT come back as NUMERIC text; counts and tokens stay far below 2^53. */
 const Count = Schema.NumberFromString
@@ -100,16 +100,28 @@ export const make = Effect.gen(function*() {
       return { todayUsd: BigDecimal.normalize(row.today), monthUsd: BigDecimal.normalize(row.month) } satisfies Spend
     })
 
-  const recent = (limit: number, before: string | null) =>
+  /** Each given field narrows the rows; none given, every row. */
+  const matching = (filter: CallFilter) => [
+    ...(filter.model === undefined ? [] : [sql`model = ${filter.model}`]),
+    ...(filter.status === undefined ? [] : [sql`status = ${filter.status}`]),
+    ...(filter.purpose === undefined ? [] : [sql`purpose = ${filter.purpose}`])
+  ]
+
+  const recent = (limit: number, before: string | null, filter: CallFilter = {}) =>
     Effect.gen(function*() {
       const size = Math.max(1, Math.min(1000, Math.floor(limit)))
       const cursor = before === null ? Option.none() : decodeCursor(before)
       if (before !== null && Option.isNone(cursor)) return yield* new InvalidCursor({ cursor: before })
-      const where = Option.match(cursor, {
-        onNone: () => sql``,
-        onSome: (c) =>
-          sql`WHERE (created_at, id) < (timestamptz 'epoch' + ${c.createdUs}::bigint * interval '1 microsecond', ${c.id}::uuid)`
-      })
+      const conditions = [
+        ...Option.match(cursor, {
+          onNone: () => [],
+          onSome: (c) => [
+            sql`(created_at, id) < (timestamptz 'epoch' + ${c.createdUs}::bigint * interval '1 microsecond', ${c.id}::uuid)`
+          ]
+        }),
+        ...matching(filter)
+      ]
+      const where = conditions.length === 0 ? sql`` : sql`WHERE ${sql.and(conditions)}`
       const rows = yield* sql`
         SELECT id::text AS id, model, provider, prompt_tokens, completion_tokens, total_tokens, cost_usd,
                cost_source, request_id, created_at, status, error_code, attempt, latency_ms, purpose,

@@ -29,6 +29,13 @@ export interface Spend {
   readonly monthUsd: BigDecimal.BigDecimal
 }
 
+/** Narrows `recent` to the rows with these values; an absent field does not narrow. */
+export interface CallFilter {
+  readonly model?: string | undefined
+  readonly status?: "success" | "error" | undefined
+  readonly purpose?: string | undefined
+}
+
 export interface UsagePage {
   readonly rows: ReadonlyArray<UsageRecord>
   /** Pass as `before` to get the next (older) page; null at the end. */
@@ -48,7 +55,7 @@ export class UsageRepo extends Context.Tag("UsageRepo")<UsageRepo, {
   }, UsageQueryError>
   /** Spend of the current UTC day and month at `now`. */
   readonly spend: (now: Date) => Effect.Effect<Spend, UsageQueryError>
-  readonly recent: (limit: number, before: string | null) => Effect.Effect<UsagePage, UsageQueryError>
+  readonly recent: (limit: number, before: string | null, filter?: CallFilter) => Effect.Effect<UsagePage, UsageQueryError>
   /** Rows waiting in the spool for the database to come back. */
   readonly spoolDepth: Effect.Effect<number>
 }>() {
@@ -66,7 +73,7 @@ export class UsageRepo extends Context.Tag("UsageRepo")<UsageRepo, {
           record: writer.record,
           totals: (from, to, groupBy) => Effect.mapError(queries.totals(from, to, groupBy), failed),
           spend: (now) => Effect.mapError(queries.spend(now), failed),
-          recent: (limit, before) => Effect.mapError(queries.recent(limit, before), failed),
+          recent: (limit, before, filter) => Effect.mapError(queries.recent(limit, before, filter), failed),
           spoolDepth: writer.spoolDepth
         })
       }).pipe(Effect.annotateLogs("service", "UsageRepo"))

@@ -18,8 +18,8 @@ class TestApi extends HttpApi.make("usage-test").add(UsageApi) {}
 
 const Handlers = HttpApiBuilder.group(TestApi, "usage", (handlers) =>
   handlers
-    .handle("totals", ({ urlParams }) => UsageHandlers.totals(urlParams))
-    .handle("calls", ({ urlParams }) => UsageHandlers.calls(urlParams)))
+    .handle("totals", ({ urlParams }) => UsageHandlers.totalsIn(urlParams))
+    .handle("calls", ({ urlParams }) => UsageHandlers.callsIn(urlParams)))
 
 const d = BigDecimal.unsafeFromString
 
