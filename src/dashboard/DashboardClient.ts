@@ -29,12 +29,15 @@ export const clientScript = String.raw`"use strict";
         return t;
       });
     });
+    var unknownText = function (n) { return n > 0 ? " + unknown (" + n + (n === 1 ? " call)" : " calls)") : ""; };
+    // Off the chart the legend gives each model's period total; on a day, that day's exact spend.
     var exact = function (si, idx) {
       var s = data.series[si - 1];
-      var unknown = s.unknownCostCalls[idx];
-      return s.costUsd[idx] + " USD" + (unknown > 0 ? " + unknown (" + unknown + (unknown === 1 ? " call)" : " calls)") : "");
+      return idx == null
+        ? s.totalUsd + " USD in " + xs.length + " days" + unknownText(s.totalUnknownCostCalls)
+        : s.costUsd[idx] + " USD" + unknownText(s.unknownCostCalls[idx]);
     };
-    var series = [{ label: "Day (UTC)", value: function (u, v) { return v == null ? "-" : utcDay(v); } }].concat(
+    var series = [{ label: "Day (UTC)", value: function (u, v) { return v == null ? "all" : utcDay(v); } }].concat(
       data.series.map(function (s, i) {
         var colour = palette[i % palette.length];
         return {
@@ -44,7 +47,7 @@ export const clientScript = String.raw`"use strict";
           width: 0,
           paths: uPlot.paths.bars({ size: [0.8, 48], align: 0 }),
           points: { show: false },
-          value: function (u, v, si, idx) { return idx == null ? "-" : exact(si, idx); }
+          value: function (u, v, si, idx) { return exact(si, idx); }
         };
       })
     );
@@ -165,14 +168,17 @@ dl.facts dd { margin: 0; overflow-wrap: break-word; min-width: 0; }
 table { border-collapse: collapse; width: 100%; font-size: 0.925rem; }
 caption { text-align: left; font-weight: 600; padding: 4px 0; }
 th, td { padding: 4px 8px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; white-space: nowrap; }
+tbody th { white-space: normal; min-width: 9em; }
 thead th { background: var(--panel); }
 tfoot th, tfoot td { font-weight: 600; border-top: 2px solid var(--line); }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .chart-figure { margin: 8px 0 16px; }
 .chart { width: 100%; min-height: 40px; }
 figcaption { color: var(--muted); font-size: 0.9rem; }
-.u-legend { font-size: 0.85rem; text-align: left; }
-.u-legend .u-series { white-space: nowrap; }
+.u-legend { font-size: 0.85rem; text-align: left; max-width: 100%; margin: 4px 0; }
+.u-legend.u-inline .u-series { display: block; }
+.u-legend .u-series > * { padding: 1px 4px; }
+.u-legend .u-value { overflow-wrap: anywhere; font-variant-numeric: tabular-nums; }
 form.filters { display: flex; flex-wrap: wrap; gap: 8px 16px; align-items: end; margin: 8px 0; }
 .field { display: flex; flex-direction: column; gap: 2px; }
 label { font-weight: 600; font-size: 0.9rem; }

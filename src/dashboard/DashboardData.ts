@@ -65,6 +65,8 @@ export interface Dashboard {
   readonly mostExpensive: ReadonlyArray<UsageRecord>
   readonly calls: Effect.Effect.Success<ReturnType<typeof UsageHandlers.calls>>
   readonly filter: CallFilter
+  /** The cursor this page of calls starts after, if it is not the first. */
+  readonly before: string | undefined
   readonly filterValues: { readonly models: ReadonlyArray<string>; readonly purposes: ReadonlyArray<string> }
   readonly live: LiveState
 }
@@ -199,6 +201,7 @@ export const load = (queries: Effect.Effect.Success<typeof DashboardQueries.make
       mostExpensive: top,
       calls,
       filter: params.filter,
+      before: params.before,
       filterValues: values,
       live: liveState
     } satisfies Dashboard

@@ -98,8 +98,8 @@ const budgetsSection = (d: Dashboard) => {
 <p class="big">${spend(d.todayTotal, "today-cost", " USD")}</p><p class="muted">${calls(d.todayTotal.calls)}, ${d.todayTotal.failedCalls} failed</p></article>
 <article class="card" aria-labelledby="month-title"><h3 id="month-title">This month (from ${esc(d.monthFrom)}, UTC)</h3>
 <p class="big">${spend(d.monthTotal, "month-cost", " USD")}</p><p class="muted">${calls(d.monthTotal.calls)}, ${d.monthTotal.failedCalls} failed</p></article>
-${cards}
 </div>
+${cards === "" ? "" : `<div class="grid budgets">${cards}</div>`}
 ${
     d.budgets.length === 0
       ? `<p class="muted">No budget is set: COST_ALERT_DAILY_USD, COST_ALERT_MONTHLY_USD, COST_HARD_LIMIT_DAILY_USD and COST_HARD_LIMIT_MONTHLY_USD are all unset.</p>`
@@ -117,12 +117,13 @@ const num = (n: number | string) => `<td class="num">${typeof n === "number" ? n
 
 /** The chart's input: exact decimal text per model and day, numbers only where uPlot must draw. */
 const chartData = (d: Dashboard) => {
-  const models = d.byModel.map((g) => g.key)
   const cell = (day: Dashboard["byDay"][number], model: string) => day.models.find((g) => g.key === model)
   return {
     days: d.byDay.map((x) => x.day),
-    series: models.map((model) => ({
+    series: d.byModel.map(({ key: model, costUsd, unknownCostCalls }) => ({
       model,
+      totalUsd: format(costUsd),
+      totalUnknownCostCalls: unknownCostCalls,
       costUsd: d.byDay.map((x) => Option.match(Option.fromNullable(cell(x, model)), { onNone: () => "0", onSome: (g) => format(g.costUsd) })),
       unknownCostCalls: d.byDay.map((x) => cell(x, model)?.unknownCostCalls ?? 0)
     }))
@@ -142,19 +143,19 @@ const periodSwitch = (d: Dashboard) =>
 
 const spendSection = (d: Dashboard) => {
   const modelRows = d.byModel.map((g) =>
-    `<tr data-model="${esc(g.key)}"><th scope="row">${esc(g.key)}</th>${num(g.calls)}${num(g.failedCalls)}${num(g.unknownCostCalls)}${num(g.totalTokens)}` +
-    `<td class="num">${spend(g, `model-cost:${g.key}`)}</td></tr>`
+    `<tr data-model="${esc(g.key)}"><th scope="row">${esc(g.key)}</th><td class="num">${spend(g, `model-cost:${g.key}`)}</td>` +
+    `${num(g.calls)}${num(g.failedCalls)}${num(g.unknownCostCalls)}${num(g.totalTokens)}</tr>`
   )
   const t = d.periodTotal
-  const modelFoot = `<tfoot><tr><th scope="row">Total</th>${num(`<span data-figure="period-calls">${t.calls}</span>`)}${
-    num(`<span data-figure="period-failed">${t.failedCalls}</span>`)
-  }${num(`<span data-figure="period-unknown">${t.unknownCostCalls}</span>`)}${num(`<span data-figure="period-tokens">${t.totalTokens}</span>`)}<td class="num">${
-    spend(t, "period-cost")
-  }</td></tr></tfoot>`
+  const modelFoot = `<tfoot><tr><th scope="row">Total</th><td class="num">${spend(t, "period-cost")}</td>${
+    num(`<span data-figure="period-calls">${t.calls}</span>`)
+  }${num(`<span data-figure="period-failed">${t.failedCalls}</span>`)}${num(`<span data-figure="period-unknown">${t.unknownCostCalls}</span>`)}${
+    num(`<span data-figure="period-tokens">${t.totalTokens}</span>`)
+  }</tr></tfoot>`
   const active = d.byDay.filter((x) => x.total.calls > 0).reverse()
   const dayRows = active.map((x) =>
-    `<tr data-day="${x.day}"><th scope="row">${x.day}</th>${num(x.total.calls)}${num(x.total.failedCalls)}${num(x.total.unknownCostCalls)}` +
-    `<td class="num">${spend(x.total, `day-cost:${x.day}`)}</td></tr>`
+    `<tr data-day="${x.day}"><th scope="row">${x.day}</th><td class="num">${spend(x.total, `day-cost:${x.day}`)}</td>` +
+    `${num(x.total.calls)}${num(x.total.failedCalls)}${num(x.total.unknownCostCalls)}</tr>`
   )
   return `<section id="spend" aria-labelledby="spend-title"><h2 id="spend-title">Spend over time</h2>
 ${periodSwitch(d)}
@@ -163,12 +164,12 @@ ${periodSwitch(d)}
 <figcaption>Daily spend by model, stacked. Hover or tap a day for the exact figures; the tables below hold the same numbers.</figcaption></figure>
 <script type="application/json" id="chart-data">${json(chartData(d))}</script>
 <div class="stack">
-${table("by-model-title", `Spend by model, last ${d.days} days`, ["Model", "Calls", "Failed", "Unknown cost", "Tokens", "Spend (USD)"], modelRows, modelFoot)}
+${table("by-model-title", `Spend by model, last ${d.days} days`, ["Model", "Spend (USD)", "Calls", "Failed", "Unknown cost", "Tokens"], modelRows, modelFoot)}
 ${
     table(
       "by-day-title",
       `Days with calls, last ${d.days} days (${active.length} of ${d.byDay.length})`,
-      ["Day (UTC)", "Calls", "Failed", "Unknown cost", "Spend (USD)"],
+      ["Day (UTC)", "Spend (USD)", "Calls", "Failed", "Unknown cost"],
       dayRows
     )
   }
@@ -212,10 +213,11 @@ const time = (iso: string) => `<time datetime="${esc(iso)}">${esc(iso.slice(0, 1
 type CallRow = Dashboard["calls"]["calls"][number]
 
 const callRow = (c: CallRow) =>
-  `<tr data-call="${esc(c.id)}"><td>${time(c.createdAt)}</td><td>${esc(c.model)}</td><td>${esc(c.purpose ?? "")}</td>` +
+  `<tr data-call="${esc(c.id)}"><td>${time(c.createdAt)}</td>` +
+  `<td class="num">${c.costUsd === null ? `<span class="unknown">unknown</span>` : esc(format(c.costUsd))}</td>` +
+  `<td>${esc(c.model)}</td><td>${esc(c.purpose ?? "")}</td>` +
   `<td>${c.status === "success" ? "success" : `<span class="bad">error</span>${c.errorCode === null ? "" : ` ${esc(c.errorCode)}`}`}</td>` +
-  `${num(c.attempt)}${num(c.promptTokens)}${num(c.completionTokens)}${num(c.latencyMs)}` +
-  `<td class="num">${c.costUsd === null ? `<span class="unknown">unknown</span>` : esc(format(c.costUsd))}</td><td>${esc(c.costSource)}</td></tr>`
+  `${num(c.attempt)}${num(c.promptTokens)}${num(c.completionTokens)}${num(c.latencyMs)}<td>${esc(c.costSource)}</td></tr>`
 
 const fromRecord = (r: UsageRecord): CallRow => ({
   id: r.id,
@@ -235,7 +237,7 @@ const fromRecord = (r: UsageRecord): CallRow => ({
   purpose: r.purpose
 })
 
-const callHead = ["Time (UTC)", "Model", "Purpose", "Status", "Attempt", "Tokens in", "Tokens out", "Latency (ms)", "Cost (USD)", "Cost from"]
+const callHead = ["Time (UTC)", "Cost (USD)", "Model", "Purpose", "Status", "Attempt", "Tokens in", "Tokens out", "Latency (ms)", "Cost from"]
 
 const query = (params: Record<string, string | undefined>) => {
   const entries = Object.entries(params).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== "")
@@ -257,7 +259,9 @@ const callsSection = (d: Dashboard) => {
   const older = d.calls.nextCursor === null
     ? ""
     : `<a rel="next" href="/dashboard${esc(query({ ...filterParams(d, f), before: d.calls.nextCursor }))}#calls">Older calls</a>`
-  const newest = `<a href="/dashboard${esc(query(filterParams(d, f)))}#calls">Newest calls</a>`
+  const newest = d.calls.calls.length > 0 && d.before !== undefined
+    ? `<a href="/dashboard${esc(query(filterParams(d, f)))}#calls">Newest calls</a>`
+    : ""
   return `<section id="calls" aria-labelledby="calls-title"><h2 id="calls-title">Calls</h2>
 ${table("top-title", `The 10 most expensive calls, last ${d.days} days`, callHead, d.mostExpensive.map((r) => callRow(fromRecord(r))))}
 <h3 id="latest-title">Latest calls</h3>

@@ -172,7 +172,7 @@ describe.skipIf(!hasChromium)(`the dashboard in Chromium${hasChromium ? "" : " (
     for (const group of byModel.groups) {
       expect(await figure(page, `model-cost:${group.key}`)).toBe(group.costUsd)
       const cells = await page.locator(`tr[data-model="${group.key}"] td`).allTextContents()
-      expect(cells.slice(0, 3)).toEqual([group.calls, group.failedCalls, group.unknownCostCalls].map((n) => n.toLocaleString("en-US")))
+      expect(cells.slice(1, 4)).toEqual([group.calls, group.failedCalls, group.unknownCostCalls].map((n) => n.toLocaleString("en-US")))
     }
     // Unknown is written as unknown, never as a zero cost.
     expect(await page.locator(`tr[data-model="${MINI}"] .unknown`).textContent()).toBe("unknown (1 call)")
@@ -209,6 +209,8 @@ describe.skipIf(!hasChromium)(`the dashboard in Chromium${hasChromium ? "" : " (
     expect([await chart.getAttribute("data-series"), await chart.getAttribute("data-points")]).toEqual([String(models30), "30"])
     expect(await page.locator(".u-legend .u-series").count()).toBe(models30 + 1)
 
+    // Off the bars the legend gives each model's exact total of the period.
+    expect(await page.locator(".u-legend .u-series", { hasText: HAIKU }).textContent()).toContain("0.2512 USD in 30 days")
     // The right-most bar is today; the legend then shows each model's exact spend of the day.
     await page.locator("#chart").scrollIntoViewIfNeeded()
     const over = (await page.locator(".u-over").boundingBox())!
