@@ -144,6 +144,7 @@ a { color: var(--accent); }
 .big { font-size: 1.25rem; font-weight: 600; margin: 0 0 4px; overflow-wrap: break-word; }
 .big .muted { font-weight: 400; font-size: 1rem; }
 .unknown { color: var(--warn); font-weight: 600; }
+td .plus { display: block; font-size: 0.85em; }
 .ok { color: var(--ok); }
 .bad { color: var(--bad); }
 .sent { color: var(--ok); font-weight: 600; }
@@ -165,7 +166,12 @@ dl.facts dd { margin: 0; overflow-wrap: break-word; min-width: 0; }
 .card dl.facts dd { font-variant-numeric: tabular-nums; }
 .scroll { overflow-x: auto; max-width: 100%; margin: 8px 0; }
 .scroll:focus { outline: 2px solid var(--accent); outline-offset: 2px; }
-table { border-collapse: collapse; width: 100%; font-size: 0.925rem; }
+table { border-collapse: collapse; font-size: 0.925rem; }
+table.rows { width: 100%; }
+table.figures { min-width: min(100%, 640px); }
+.grid2 table.figures { width: 100%; }
+.grid + .grid { margin-top: 12px; }
+th.num { text-align: right; }
 caption { text-align: left; font-weight: 600; padding: 4px 0; }
 th, td { padding: 4px 8px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; white-space: nowrap; }
 tbody th { white-space: normal; min-width: 9em; }
@@ -175,7 +181,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .chart-figure { margin: 8px 0 16px; }
 .chart { width: 100%; min-height: 40px; }
 figcaption { color: var(--muted); font-size: 0.9rem; }
-.u-legend { font-size: 0.85rem; text-align: left; max-width: 100%; margin: 4px 0; }
+.chart .u-legend { font-size: 0.85rem; text-align: left; max-width: 100%; margin: 4px 0; }
 .u-legend.u-inline .u-series { display: block; }
 .u-legend .u-series > * { padding: 1px 4px; }
 .u-legend .u-value { overflow-wrap: anywhere; font-variant-numeric: tabular-nums; }

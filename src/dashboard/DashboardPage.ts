@@ -23,7 +23,7 @@ const spend = (t: Pick<UsageTotals, "costUsd" | "calls" | "unknownCostCalls">, f
   const unknown = `<span class="unknown">unknown (${calls(t.unknownCostCalls)})</span>`
   return t.unknownCostCalls === t.calls && BigDecimal.equals(t.costUsd, zero)
     ? `<span class="usd" hidden${attr}>${esc(format(t.costUsd))}</span>${unknown}`
-    : `${known} + ${unknown}`
+    : `${known}<span class="plus"> + ${unknown}</span>`
 }
 
 const percent = (part: BigDecimal.BigDecimal, whole: BigDecimal.BigDecimal) =>
@@ -108,9 +108,12 @@ ${
 </section>`
 }
 
-const table = (id: string, caption: string, head: ReadonlyArray<string>, rows: ReadonlyArray<string>, foot = "") =>
-  `<div class="scroll" role="region" aria-labelledby="${id}" tabindex="0"><table><caption id="${id}">${esc(caption)}</caption>` +
-  `<thead><tr>${head.map((h) => `<th scope="col">${esc(h)}</th>`).join("")}</tr></thead>` +
+const numericHeads = new Set(["Spend (USD)", "Calls", "Failed", "Unknown cost", "Tokens", "Summaries", "Cost (USD)", "Attempt", "Tokens in", "Tokens out", "Latency (ms)"])
+
+/** A captioned table in a region that scrolls sideways on its own (and takes focus, for the keyboard). */
+const table = (id: string, caption: string, head: ReadonlyArray<string>, rows: ReadonlyArray<string>, foot = "", kind: "figures" | "rows" = "figures") =>
+  `<div class="scroll" role="region" aria-labelledby="${id}" tabindex="0"><table class="${kind}"><caption id="${id}">${esc(caption)}</caption>` +
+  `<thead><tr>${head.map((h) => `<th scope="col"${numericHeads.has(h) ? ` class="num"` : ""}>${esc(h)}</th>`).join("")}</tr></thead>` +
   `<tbody>${rows.join("")}</tbody>${foot}</table></div>`
 
 const num = (n: number | string) => `<td class="num">${typeof n === "number" ? n.toLocaleString("en-US") : n}</td>`
@@ -147,11 +150,10 @@ const spendSection = (d: Dashboard) => {
     `${num(g.calls)}${num(g.failedCalls)}${num(g.unknownCostCalls)}${num(g.totalTokens)}</tr>`
   )
   const t = d.periodTotal
-  const modelFoot = `<tfoot><tr><th scope="row">Total</th><td class="num">${spend(t, "period-cost")}</td>${
-    num(`<span data-figure="period-calls">${t.calls}</span>`)
-  }${num(`<span data-figure="period-failed">${t.failedCalls}</span>`)}${num(`<span data-figure="period-unknown">${t.unknownCostCalls}</span>`)}${
-    num(`<span data-figure="period-tokens">${t.totalTokens}</span>`)
-  }</tr></tfoot>`
+  const count = (figure: string, n: number) => num(`<span data-figure="${figure}">${n.toLocaleString("en-US")}</span>`)
+  const modelFoot = `<tfoot><tr><th scope="row">Total</th><td class="num">${spend(t, "period-cost")}</td>${count("period-calls", t.calls)}${
+    count("period-failed", t.failedCalls)
+  }${count("period-unknown", t.unknownCostCalls)}${count("period-tokens", t.totalTokens)}</tr></tfoot>`
   const active = d.byDay.filter((x) => x.total.calls > 0).reverse()
   const dayRows = active.map((x) =>
     `<tr data-day="${x.day}"><th scope="row">${x.day}</th><td class="num">${spend(x.total, `day-cost:${x.day}`)}</td>` +
@@ -263,7 +265,7 @@ const callsSection = (d: Dashboard) => {
     ? `<a href="/dashboard${esc(query(filterParams(d, f)))}#calls">Newest calls</a>`
     : ""
   return `<section id="calls" aria-labelledby="calls-title"><h2 id="calls-title">Calls</h2>
-${table("top-title", `The 10 most expensive calls, last ${d.days} days`, callHead, d.mostExpensive.map((r) => callRow(fromRecord(r))))}
+${table("top-title", `The 10 most expensive calls, last ${d.days} days`, callHead, d.mostExpensive.map((r) => callRow(fromRecord(r))), "", "rows")}
 <h3 id="latest-title">Latest calls</h3>
 <form class="filters" method="get" action="/dashboard#calls" aria-labelledby="latest-title">
 <input type="hidden" name="days" value="${d.days}">
@@ -272,7 +274,7 @@ ${select("status", "Status", ["success", "error"], f.status)}
 ${select("purpose", "Purpose", purposes, f.purpose)}
 <div class="field"><button type="submit">Show calls</button></div>
 </form>
-${table("latest-caption", `Latest calls${d.calls.calls.length === 0 ? ": none match" : ""}, newest first`, callHead, d.calls.calls.map(callRow))}
+${table("latest-caption", `Latest calls${d.calls.calls.length === 0 ? ": none match" : ""}, newest first`, callHead, d.calls.calls.map(callRow), "", "rows")}
 <nav class="pager" aria-label="Pages of calls">${newest}${older}</nav>
 </section>`
 }

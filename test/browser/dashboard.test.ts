@@ -166,9 +166,10 @@ describe.skipIf(!hasChromium)(`the dashboard in Chromium${hasChromium ? "" : " (
     expect(byModel.groups.map((g: any) => g.key)).not.toContain(LLAMA)
 
     expect(await figure(page, "period-cost")).toBe(byModel.total.costUsd)
-    expect(await figure(page, "period-calls")).toBe(String(byModel.total.calls))
-    expect(await figure(page, "period-failed")).toBe(String(byModel.total.failedCalls))
-    expect(await figure(page, "period-unknown")).toBe(String(byModel.total.unknownCostCalls))
+    expect(await figure(page, "period-calls")).toBe(byModel.total.calls.toLocaleString("en-US"))
+    expect(await figure(page, "period-failed")).toBe(byModel.total.failedCalls.toLocaleString("en-US"))
+    expect(await figure(page, "period-unknown")).toBe(byModel.total.unknownCostCalls.toLocaleString("en-US"))
+    expect(await figure(page, "period-tokens")).toBe(byModel.total.totalTokens.toLocaleString("en-US"))
     for (const group of byModel.groups) {
       expect(await figure(page, `model-cost:${group.key}`)).toBe(group.costUsd)
       const cells = await page.locator(`tr[data-model="${group.key}"] td`).allTextContents()
@@ -292,14 +293,22 @@ describe.skipIf(!hasChromium)(`the dashboard in Chromium${hasChromium ? "" : " (
           await page.screenshot({ path: Path.join(shots, `dashboard-375-part${part}.png`), fullPage: true, clip: { x: 0, y, width, height: Math.min(1200, height - y) } })
         }
       }
+      if (width === 1440) {
+        // Close-ups of the parts a full-page picture shrinks too far to judge.
+        await page.locator("#budgets-title").locator("..").screenshot({ path: Path.join(shots, "budgets-1440.png") })
+        await page.locator(".chart-figure").screenshot({ path: Path.join(shots, "chart-1440.png") })
+      }
       if (width === 1440 && process.env["DASHBOARD_README_SCREENSHOT"] === "1") {
-        await page.screenshot({ path: Path.resolve("docs/dashboard.png"), fullPage: false })
+        // The README's picture: budgets, the chart and the spend by model.
+        const bottom = await page.locator("#by-model-title").evaluate((e) => e.closest("div")!.getBoundingClientRect().bottom + (globalThis as any).scrollY as number)
+        await page.screenshot({ path: Path.resolve("docs/dashboard.png"), fullPage: true, clip: { x: 0, y: 0, width, height: Math.ceil(bottom) + 16 } })
       }
       await page.close()
     }
     const login = await browser.newPage()
     await login.goto(`${server.url}/dashboard/login`)
     expect(await seriousViolations(login)).toEqual([])
+    await login.screenshot({ path: Path.join(shots, "login-1440.png") })
     await login.close()
   })
 
