@@ -5,10 +5,10 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypt
 import { Config } from "../Config.js"
 import { Authorization } from "../http/Authorization.js"
 
-export const cookieName = "dashboard_session"
+const cookieName = "dashboard_session"
 
 /** How long a login lasts; after it the form asks for the token again. */
-export const sessionMs = 8 * 60 * 60 * 1000
+const sessionMs = 8 * 60 * 60 * 1000
 
 /**
  * The seam to the API's rules: with no token configured (only allowed on a loopback HOST) the
@@ -95,5 +95,3 @@ export const makeSessions = Effect.sync(() => {
 
   return { valid, start, end }
 })
-
-export type Sessions = Effect.Effect.Success<typeof makeSessions>

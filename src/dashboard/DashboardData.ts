@@ -140,6 +140,20 @@ const worstCase = Effect.gen(function*() {
 })
 
 /**
+ * Each day's figures per model: `/v1/usage?from=D&to=D&groupBy=model`'s own query, asked only for the
+ * days that have calls at all (a day without calls has no model to show).
+ */
+const periodModelsByDay = (from: string, to: string) =>
+  Effect.gen(function*() {
+    const repo = yield* UsageRepo
+    const active = (yield* repo.totals(from, to, "day")).groups.filter((g) => g.calls > 0).map((g) => g.key)
+    const perDay = yield* Effect.forEach(active, (day) => Effect.map(repo.totals(day, day, "model"), (r) => [day, r.groups] as const), {
+      concurrency: 4
+    })
+    return new Map(perDay)
+  }).pipe(Effect.mapError(unavailable))
+
+/**
  * Everything the page shows. Sums, counts and budgets come from `/v1/usage`'s own handler and its
  * `UsageRepo.totals` query, and the latest calls from `/v1/usage/calls`' handler, so the page can
  * never disagree with the API.
@@ -147,7 +161,6 @@ const worstCase = Effect.gen(function*() {
 export const load = (queries: Effect.Effect.Success<typeof DashboardQueries.make>, processStartedAt: Date, params: DashboardParams) =>
   Effect.gen(function*() {
     const config = yield* Config
-    const repo = yield* UsageRepo
     const now = new Date(yield* Clock.currentTimeMillis)
     const today = periodOf("daily", now)
     const from = addDays(today, -(params.days - 1))
@@ -160,7 +173,7 @@ export const load = (queries: Effect.Effect.Success<typeof DashboardQueries.make
         UsageHandlers.totals({ from: monthFrom, to: today, groupBy: "month" }),
         UsageHandlers.totals({ from, to: today, groupBy: "day" }),
         UsageHandlers.totals({ from, to: today, groupBy: "model" }),
-        Effect.forEach(days, (day) => Effect.mapError(repo.totals(day, day, "model"), unavailable), { concurrency: 4 }),
+        periodModelsByDay(from, today),
         Effect.mapError(queries.mostExpensive(from, today, 10), unavailable),
         Effect.mapError(queries.filterValues(from), unavailable),
         UsageHandlers.calls({
@@ -176,10 +189,10 @@ export const load = (queries: Effect.Effect.Success<typeof DashboardQueries.make
       ], { concurrency: 4 })
 
     const dayTotals = new Map(periodByDay.groups.map((g) => [g.key, g]))
-    const byDay = days.map((day, i): DaySpend => ({
+    const byDay = days.map((day): DaySpend => ({
       day,
       total: dayTotals.get(day) ?? noCalls,
-      models: perDay[i]!.groups
+      models: perDay.get(day) ?? []
     }))
 
     return {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { BigDecimal, Effect, Option } from "effect"
+import { usageRow } from "../../support/UsageRows.js"
 import { makeDashboardServer } from "../../browser/DashboardServer.js"
 
 const TOKEN = "dashboard-auth-token-0123456789"
@@ -18,14 +19,25 @@ describe("dashboard access", () => {
   it.live("on a loopback HOST with no API_TOKEN the page is open, like the API, with no login or logout", () =>
     Effect.gen(function*() {
       const server = yield* makeDashboardServer({})
+      yield* server.repo.record(usageRow({ costUsd: Option.some(BigDecimal.unsafeFromString("0.00002415")) }))
       const page = yield* request(`${server.url}/dashboard`)
       expect(page.status).toBe(200)
       const html = yield* Effect.promise(() => page.text())
       expect(html).toContain("<h1>Spend dashboard</h1>")
+      // The figures are in the HTML itself, for a browser with JavaScript off.
+      expect(html).toContain(`<span class="usd" data-figure="period-cost">0.00002415</span>`)
+      expect(html).toContain(`<span class="usd" data-figure="today-cost">0.00002415</span>`)
       expect(html).not.toContain("Log out")
       expect(page.headers.get("content-security-policy")).toContain("script-src 'self'")
       expect((yield* request(`${server.url}/dashboard/login`)).headers.get("location")).toBe("/dashboard")
       expect((yield* request(`${server.url}/dashboard/live`)).status).toBe(200)
+      // Form bodies are let through for the dashboard's forms only; the API still takes JSON alone.
+      const form = yield* request(`${server.url}/v1/summaries`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: "before=a&after=b"
+      })
+      expect(form.status).toBe(415)
     }).pipe(Effect.scoped))
 
   it.live("with API_TOKEN, only a login with that token gets a session cookie, and the cookie alone opens the page", () =>
