@@ -8,6 +8,20 @@ export const clientScript = String.raw`"use strict";
   // Okabe-Ito: told apart by most forms of colour blindness.
   var palette = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#7F6A00", "#000000"];
 
+  // A model keeps its colour from one view to the next (30 or 90 days): picked from its name,
+  // moved on to the next free colour only when two models of the view would share one.
+  function coloursFor(models) {
+    var taken = {};
+    return models.map(function (model) {
+      var h = 0;
+      for (var i = 0; i < model.length; i++) h = (h * 31 + model.charCodeAt(i)) >>> 0;
+      var at = h % palette.length;
+      for (var n = 0; n < palette.length && taken[at]; n++) at = (at + 1) % palette.length;
+      taken[at] = true;
+      return palette[at];
+    });
+  }
+
   function utcDay(seconds) {
     return new Date(seconds * 1000).toISOString().slice(0, 10);
   }
@@ -37,9 +51,10 @@ export const clientScript = String.raw`"use strict";
         ? s.totalUsd + " USD in " + xs.length + " days" + unknownText(s.totalUnknownCostCalls)
         : s.costUsd[idx] + " USD" + unknownText(s.unknownCostCalls[idx]);
     };
+    var colours = coloursFor(data.series.map(function (s) { return s.model; }));
     var series = [{ label: "Day (UTC)", value: function (u, v) { return v == null ? "all" : utcDay(v); } }].concat(
       data.series.map(function (s, i) {
-        var colour = palette[i % palette.length];
+        var colour = colours[i];
         return {
           label: s.model,
           stroke: colour,

@@ -220,8 +220,14 @@ describe.skipIf(!hasChromium)(`the dashboard in Chromium${hasChromium ? "" : " (
     const haiku = todayByModel.groups.find((g: any) => g.key === HAIKU).costUsd
     await expect.poll(() => page.locator(".u-legend .u-series", { hasText: HAIKU }).textContent()).toContain(`${haiku} USD`)
 
+    const colourOf = (model: string) =>
+      page.locator(".u-legend .u-series", { hasText: model }).locator(".u-marker").evaluate((e) => (globalThis as any).getComputedStyle(e).backgroundColor as string)
+    const colours30 = [await colourOf(MINI), await colourOf(HAIKU)]
+
     await page.getByRole("link", { name: "Last 90 days" }).click()
     await page.locator("#chart[data-rendered=true]").waitFor()
+    // A model keeps its colour when the period changes.
+    expect([await colourOf(MINI), await colourOf(HAIKU)]).toEqual(colours30)
     const models90 = (await api(`/v1/usage?from=${daysBefore(89)}&to=${daysBefore(0)}&groupBy=model`)).groups.length
     expect(models90).toBe(models30 + 1)
     expect([await page.locator("#chart").getAttribute("data-series"), await page.locator("#chart").getAttribute("data-points")])
