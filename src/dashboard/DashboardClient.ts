@@ -43,13 +43,18 @@ export const clientScript = String.raw`"use strict";
         return t;
       });
     });
-    var unknownText = function (n) { return n > 0 ? " + unknown (" + n + (n === 1 ? " call)" : " calls)") : ""; };
+    // A known part of zero beside calls of unknown cost is not shown as zero: the cost is unknown.
+    var spend = function (usd, unknown, suffix) {
+      if (unknown === 0) return usd + " USD" + suffix;
+      var calls = "unknown (" + unknown + (unknown === 1 ? " call)" : " calls)");
+      return usd === "0" ? calls + suffix : usd + " USD" + suffix + " + " + calls;
+    };
     // Off the chart the legend gives each model's period total; on a day, that day's exact spend.
     var exact = function (si, idx) {
       var s = data.series[si - 1];
       return idx == null
-        ? s.totalUsd + " USD in " + xs.length + " days" + unknownText(s.totalUnknownCostCalls)
-        : s.costUsd[idx] + " USD" + unknownText(s.unknownCostCalls[idx]);
+        ? spend(s.totalUsd, s.totalUnknownCostCalls, " in " + xs.length + " days")
+        : spend(s.costUsd[idx], s.unknownCostCalls[idx], "");
     };
     var colours = coloursFor(data.series.map(function (s) { return s.model; }));
     var series = [{ label: "Day (UTC)", value: function (u, v) { return v == null ? "all" : utcDay(v); } }].concat(

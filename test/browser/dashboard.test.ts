@@ -37,6 +37,7 @@ const seed: ReadonlyArray<UsageRecord> = [
   usageRow({ model: MINI, createdAt: at(1, 2), costUsd: Option.some(d("0.1")), attempt: 2 }),
   usageRow({ model: HAIKU, createdAt: at(3, 1), costUsd: Option.some(d("0.25")), purpose: "summary-combine" }),
   usageRow({ model: FLASH, createdAt: at(3, 2), costUsd: Option.some(d("0.000001")) }),
+  usageRow({ model: FLASH, createdAt: at(5), costUsd: Option.none(), costSource: "unknown" }),
   usageRow({ model: LLAMA, createdAt: at(40), costUsd: Option.some(d("1.5")) }),
   ...Array.from({ length: 24 }, (_, k) => usageRow({ model: MINI, createdAt: at(2, k), costUsd: Option.some(d("0.00001")) }))
 ]
@@ -159,7 +160,7 @@ describe.skipIf(!hasChromium)(`the dashboard in Chromium${hasChromium ? "" : " (
     const byModel = await api(`/v1/usage?from=${from}&to=${today}&groupBy=model`)
 
     // The seeded figures, worked out by hand (plus the summary just made, which is gpt-4o-mini's).
-    expect(byModel.total.unknownCostCalls).toBe(1)
+    expect(byModel.total.unknownCostCalls).toBe(2)
     expect(byModel.total.failedCalls).toBe(1)
     expect(byModel.groups.find((g: any) => g.key === HAIKU).costUsd).toBe("0.2512")
     expect(byModel.groups.find((g: any) => g.key === FLASH).costUsd).toBe("0.000001")
@@ -175,8 +176,10 @@ describe.skipIf(!hasChromium)(`the dashboard in Chromium${hasChromium ? "" : " (
       const cells = await page.locator(`tr[data-model="${group.key}"] td`).allTextContents()
       expect(cells.slice(1, 4)).toEqual([group.calls, group.failedCalls, group.unknownCostCalls].map((n) => n.toLocaleString("en-US")))
     }
-    // Unknown is written as unknown, never as a zero cost.
+    // Unknown is written as unknown, never as a zero cost: beside a known part, and alone on a day of unknown cost only.
     expect(await page.locator(`tr[data-model="${MINI}"] .unknown`).textContent()).toBe("unknown (1 call)")
+    const unknownDay = new Date(at(5)).toISOString().slice(0, 10)
+    expect(await page.locator(`tr[data-day="${unknownDay}"] td`).first().innerText()).toBe("unknown (1 call)")
 
     const todayReport = await api("/v1/usage")
     expect(await figure(page, "today-cost")).toBe(todayReport.total.costUsd)
@@ -219,6 +222,11 @@ describe.skipIf(!hasChromium)(`the dashboard in Chromium${hasChromium ? "" : " (
     const todayByModel = await api(`/v1/usage?from=${daysBefore(0)}&to=${daysBefore(0)}&groupBy=model`)
     const haiku = todayByModel.groups.find((g: any) => g.key === HAIKU).costUsd
     await expect.poll(() => page.locator(".u-legend .u-series", { hasText: HAIKU }).textContent()).toContain(`${haiku} USD`)
+    // Five days ago Flash's only call has an unknown cost: the legend says so rather than "0".
+    const flashDay = 29 - (Date.parse(daysBefore(0)) - Date.parse(new Date(at(5)).toISOString().slice(0, 10))) / DAY
+    await page.mouse.move(over.x + over.width * ((flashDay + 0.5) / 30), over.y + over.height * 0.9)
+    await expect.poll(() => page.locator(".u-legend .u-series", { hasText: FLASH }).textContent()).toContain("unknown (1 call)")
+    expect(await page.locator(".u-legend .u-series", { hasText: FLASH }).textContent()).not.toContain("0 USD")
 
     const colourOf = (model: string) =>
       page.locator(".u-legend .u-series", { hasText: model }).locator(".u-marker").evaluate((e) => (globalThis as any).getComputedStyle(e).backgroundColor as string)
