@@ -191,6 +191,7 @@ table.rows { width: 100%; }
 table.figures { min-width: min(100%, 640px); }
 .grid2 table.figures { width: 100%; }
 .grid + .grid { margin-top: 12px; }
+.grid.budgets { align-items: start; }
 th.num { text-align: right; }
 caption { text-align: left; font-weight: 600; padding: 4px 0; }
 th, td { padding: 4px 8px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; white-space: nowrap; }
