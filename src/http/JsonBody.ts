@@ -31,7 +31,10 @@ export const jsonBody = HttpMiddleware.make((app) =>
   Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     if (request.method !== "POST" && request.method !== "PUT" && request.method !== "PATCH") return yield* app
-    if (!/^application\/json\s*(;|$)/i.test(request.headers["content-type"] ?? "")) {
+    const contentType = request.headers["content-type"] ?? ""
+    // The dashboard's login and logout are plain HTML forms.
+    if (request.url.startsWith("/dashboard/") && /^application\/x-www-form-urlencoded\s*(;|$)/i.test(contentType)) return yield* app
+    if (!/^application\/json\s*(;|$)/i.test(contentType)) {
       return refuse(415, { _tag: "UnsupportedMediaType", message: "The request body must be JSON (Content-Type: application/json)" })
     }
     const text = yield* request.text.pipe(Effect.option)

@@ -4,7 +4,7 @@ import { taggedCounter } from "../metrics/TaggedCounter.js"
 
 const requests = taggedCounter(Metric.counter("http_requests_total", { description: "HTTP requests by route and status" }), "route", "status")
 
-const knownRoutes = ["/v1/chat/completions", "/v1/models", "/v1/summaries", "/v1/usage/calls", "/v1/usage", "/health/ready", "/health", "/metrics", "/openapi.json", "/docs"]
+const knownRoutes = ["/v1/chat/completions", "/v1/models", "/v1/summaries", "/v1/usage/calls", "/v1/usage", "/health/ready", "/health", "/metrics", "/openapi.json", "/docs", "/dashboard"]
 
 // Unknown paths share one label, so a scanner cannot blow up the metric's cardinality.
 const routeOf = (url: string) => {

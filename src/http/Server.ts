@@ -8,6 +8,7 @@ import { AuthorizationLive } from "./Authorization.js"
 import { bodyLimit } from "./BodyLimit.js"
 import { jsonBody } from "./JsonBody.js"
 import { ChatHttp } from "../gateway/ChatHttp.js"
+import { DashboardHttp } from "../dashboard/DashboardHttp.js"
 import { SummariesHttp } from "../summarize/SummariesHttp.js"
 import { UsageHttp } from "../usage/UsageHttp.js"
 import { HealthHttp } from "./HealthHttp.js"
@@ -24,6 +25,7 @@ export const HttpAppLive = Layer.unwrapEffect(Effect.gen(function*() {
   return HttpApiBuilder.serve((app) => requestContext(bodyLimit(server.maxInputBytes)(jsonBody(app)))).pipe(
     Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
+    Layer.provide(DashboardHttp.pipe(Layer.provide(AuthorizationLive))),
     Layer.provide(ApiLive)
   )
 }))

@@ -80,7 +80,10 @@ export class UsageApi extends HttpApiGroup.make("usage")
       .setUrlParams(Schema.Struct({
         from: Schema.optional(Schema.String).annotations({ description: "YYYY-MM-DD (UTC), inclusive; default today" }),
         to: Schema.optional(Schema.String).annotations({ description: "YYYY-MM-DD (UTC), inclusive; default today" }),
-        groupBy: Schema.optional(Schema.String).annotations({ description: "day | month | model | caller; default day (caller: `(none)` groups rows without one)" })
+        groupBy: Schema.optional(Schema.String).annotations({ description: "day | month | model | caller; default day (caller: `(none)` groups rows without one)" }),
+        format: Schema.optional(Schema.String).annotations({
+          description: "json (default) or csv: one row per group and a last row keyed `total`, costs as exact decimal text"
+        })
       }))
       .addSuccess(UsageReport)
       .addError(BadRequest)
@@ -92,12 +95,18 @@ export class UsageApi extends HttpApiGroup.make("usage")
       .setUrlParams(Schema.Struct({
         limit: Schema.optional(Schema.String).annotations({ description: "1 to 500; default 50" }),
         before: Schema.optional(Schema.String).annotations({ description: "nextCursor of the previous page" }),
-        caller: Schema.optional(Schema.String).annotations({ description: "Only this caller's calls" })
+        caller: Schema.optional(Schema.String).annotations({ description: "Only this caller's calls" }),
+        model: Schema.optional(Schema.String).annotations({ description: "Only calls to this model" }),
+        status: Schema.optional(Schema.String).annotations({ description: "success | error: only calls with this status" }),
+        purpose: Schema.optional(Schema.String).annotations({ description: "Only calls made for this purpose (summary, summary-part, ...)" }),
+        format: Schema.optional(Schema.String).annotations({
+          description: "json (default) or csv: one row per call, an unknown cost as an empty cell; the next page's cursor in `X-Next-Cursor`"
+        })
       }))
       .addSuccess(LedgerPage)
       .addError(BadRequest)
       .addError(ServiceUnavailable)
-      .annotate(OpenApi.Summary, "The latest ledger rows, newest first")
+      .annotate(OpenApi.Summary, "The latest ledger rows, newest first, optionally filtered")
   )
   .middleware(Authorization)
 {}

@@ -4,5 +4,5 @@ import * as UsageHandlers from "./UsageHandlers.js"
 
 export const UsageHttp = HttpApiBuilder.group(Api, "usage", (handlers) =>
   handlers
-    .handle("totals", ({ urlParams }) => UsageHandlers.totals(urlParams))
-    .handle("calls", ({ urlParams }) => UsageHandlers.calls(urlParams)))
+    .handle("totals", ({ urlParams }) => UsageHandlers.totalsIn(urlParams))
+    .handle("calls", ({ urlParams }) => UsageHandlers.callsIn(urlParams)))

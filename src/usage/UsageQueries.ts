@@ -4,7 +4,7 @@ import { periodOf } from "../budget/Period.js"
 import * as Money from "../domain/Money.js"
 import { fromRow, Row } from "./LedgerRow.js"
 import { noCaller } from "./UsageRepo.js"
-import type { GroupBy, Spend, UsageGroup, UsagePage, UsageTotals } from "./UsageRepo.js"
+import type { CallFilter, GroupBy, Spend, UsageGroup, UsagePage, UsageTotals } from "./UsageRepo.js"
 
 /** Sums of BIGINT come back as NUMERIC text; counts and tokens stay far below 2^53. */
 const Count = Schema.NumberFromString
@@ -120,7 +120,15 @@ export const make = Effect.gen(function*() {
       return new Map(decoded.map((r) => [r.caller, BigDecimal.normalize(r.month)])) as ReadonlyMap<string, BigDecimal.BigDecimal>
     })
 
-  const recent = (limit: number, before: string | null, caller?: string) =>
+  /** Each given field narrows the rows; none given, every row. */
+  const matching = (filter: CallFilter) => [
+    ...(filter.model === undefined ? [] : [sql`model = ${filter.model}`]),
+    ...(filter.status === undefined ? [] : [sql`status = ${filter.status}`]),
+    ...(filter.purpose === undefined ? [] : [sql`purpose = ${filter.purpose}`]),
+    ...(filter.caller === undefined ? [] : [sql`caller = ${filter.caller}`])
+  ]
+
+  const recent = (limit: number, before: string | null, filter: CallFilter = {}) =>
     Effect.gen(function*() {
       const size = Math.max(1, Math.min(1000, Math.floor(limit)))
       const cursor = before === null ? Option.none() : decodeCursor(before)
@@ -128,9 +136,11 @@ export const make = Effect.gen(function*() {
       const conditions = [
         ...Option.match(cursor, {
           onNone: () => [],
-          onSome: (c) => [sql`(created_at, id) < (timestamptz 'epoch' + ${c.createdUs}::bigint * interval '1 microsecond', ${c.id}::uuid)`]
+          onSome: (c) => [
+            sql`(created_at, id) < (timestamptz 'epoch' + ${c.createdUs}::bigint * interval '1 microsecond', ${c.id}::uuid)`
+          ]
         }),
-        ...(caller === undefined ? [] : [sql`caller = ${caller}`])
+        ...matching(filter)
       ]
       const where = conditions.length === 0 ? sql`` : sql`WHERE ${sql.and(conditions)}`
       const rows = yield* sql`

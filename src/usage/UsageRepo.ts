@@ -32,6 +32,14 @@ export interface Spend {
   readonly monthUsd: BigDecimal.BigDecimal
 }
 
+/** Narrows `recent` to the rows with these values; an absent field does not narrow. */
+export interface CallFilter {
+  readonly model?: string | undefined
+  readonly status?: "success" | "error" | undefined
+  readonly purpose?: string | undefined
+  readonly caller?: string | undefined
+}
+
 export interface UsagePage {
   readonly rows: ReadonlyArray<UsageRecord>
   /** Pass as `before` to get the next (older) page; null at the end. */
@@ -53,8 +61,8 @@ export class UsageRepo extends Context.Tag("UsageRepo")<UsageRepo, {
   readonly spend: (now: Date) => Effect.Effect<Spend, UsageQueryError>
   /** Spend of the current UTC month at `now`, per caller that spent anything (rows without a caller left out). */
   readonly callerSpend: (now: Date) => Effect.Effect<ReadonlyMap<string, BigDecimal.BigDecimal>, UsageQueryError>
-  /** Newest first; only `caller`'s rows when given. */
-  readonly recent: (limit: number, before: string | null, caller?: string) => Effect.Effect<UsagePage, UsageQueryError>
+  /** Newest first, narrowed by `filter`. */
+  readonly recent: (limit: number, before: string | null, filter?: CallFilter) => Effect.Effect<UsagePage, UsageQueryError>
   /** Rows waiting in the spool for the database to come back. */
   readonly spoolDepth: Effect.Effect<number>
 }>() {
@@ -73,7 +81,7 @@ export class UsageRepo extends Context.Tag("UsageRepo")<UsageRepo, {
           totals: (from, to, groupBy) => Effect.mapError(queries.totals(from, to, groupBy), failed),
           spend: (now) => Effect.mapError(queries.spend(now), failed),
           callerSpend: (now) => Effect.mapError(queries.callerSpend(now), failed),
-          recent: (limit, before, caller) => Effect.mapError(queries.recent(limit, before, caller), failed),
+          recent: (limit, before, filter) => Effect.mapError(queries.recent(limit, before, filter), failed),
           spoolDepth: writer.spoolDepth
         })
       }).pipe(Effect.annotateLogs("service", "UsageRepo"))

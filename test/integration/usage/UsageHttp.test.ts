@@ -18,8 +18,8 @@ class TestApi extends HttpApi.make("usage-test").add(UsageApi) {}
 
 const Handlers = HttpApiBuilder.group(TestApi, "usage", (handlers) =>
   handlers
-    .handle("totals", ({ urlParams }) => UsageHandlers.totals(urlParams))
-    .handle("calls", ({ urlParams }) => UsageHandlers.calls(urlParams)))
+    .handle("totals", ({ urlParams }) => UsageHandlers.totalsIn(urlParams))
+    .handle("calls", ({ urlParams }) => UsageHandlers.callsIn(urlParams)))
 
 const d = BigDecimal.unsafeFromString
 
@@ -53,6 +53,34 @@ const get = (path: string, token: string | null = "secret-token") =>
     const response = yield* client.execute(token === null ? request : HttpClientRequest.bearerToken(request, token))
     return { status: response.status, body: (yield* response.json) as any }
   }).pipe(Effect.scoped)
+
+const getText = (path: string) =>
+  Effect.gen(function*() {
+    const client = yield* HttpClient.HttpClient
+    const response = yield* client.execute(HttpClientRequest.bearerToken(HttpClientRequest.get(path), "secret-token"))
+    return { status: response.status, headers: response.headers, text: yield* response.text }
+  }).pipe(Effect.scoped)
+
+/** RFC 4180, as a spreadsheet reads it: quoted cells may hold commas, quotes and line breaks. */
+const parseCsv = (text: string): Array<Record<string, string>> => {
+  const rows: Array<Array<string>> = []
+  let row: Array<string> = []
+  let cell = ""
+  let quoted = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') (cell += '"', i++)
+      else if (c === '"') quoted = false
+      else cell += c
+    } else if (c === '"') quoted = true
+    else if (c === ",") (row.push(cell), cell = "")
+    else if (c === "\r" && text[i + 1] === "\n") (row.push(cell), rows.push(row), row = [], cell = "", i++)
+    else cell += c
+  }
+  const [header, ...body] = rows
+  return body.map((r) => Object.fromEntries(header!.map((h, i) => [h, r[i]!])))
+}
 
 describe("usage HTTP", () => {
   layer(Server, { excludeTestServices: true })("GET /v1/usage and /v1/usage/calls", (it) => {
@@ -99,13 +127,68 @@ describe("usage HTTP", () => {
           ["/v1/usage?from=2025-03-02&to=2025-03-01", "from"],
           ["/v1/usage?groupBy=week", "groupBy"],
           ["/v1/usage/calls?limit=0", "limit"],
-          ["/v1/usage/calls?before=bogus", "before"]
+          ["/v1/usage/calls?before=bogus", "before"],
+          ["/v1/usage?format=xml", "format"],
+          ["/v1/usage/calls?format=xlsx", "format"],
+          ["/v1/usage/calls?status=failed", "status"]
         ] as const
         for (const [path, field] of cases) {
           const response = yield* get(path)
           expect([path, response.status, response.body.field]).toEqual([path, 400, field])
         }
         expect((yield* get("/v1/usage", null)).status).toBe(401)
+      }))
+
+    it.effect("export CSV that parses to the JSON's figures, exact decimals kept and an unknown cost left empty", () =>
+      Effect.gen(function*() {
+        const repo = yield* UsageRepo
+        yield* Effect.all([
+          repo.record(usageRow({ createdAt: new Date("2025-04-01T08:00:00Z"), costUsd: Option.some(d("0.000000000000000001")), model: "odd,\"model\"" })),
+          repo.record(usageRow({ createdAt: new Date("2025-04-02T08:00:00Z"), costUsd: Option.some(d("12345678.123456789")), purpose: "=HYPERLINK(1)" })),
+          repo.record(usageRow({ createdAt: new Date("2025-04-02T09:00:00Z"), costUsd: Option.none(), costSource: "unknown", status: "error", errorCode: "502" }))
+        ], { concurrency: "unbounded" })
+
+        for (const groupBy of ["day", "model"]) {
+          const query = `/v1/usage?from=2025-04-01&to=2025-04-02&groupBy=${groupBy}`
+          const json = (yield* get(query)).body
+          const csv = yield* getText(`${query}&format=csv`)
+          expect(csv.status).toBe(200)
+          expect(csv.headers["content-type"]).toMatch(/^text\/csv/)
+          const number = (row: Record<string, string>) => ({
+            ...row,
+            ...Object.fromEntries(["calls", "failedCalls", "unknownCostCalls", "promptTokens", "completionTokens", "totalTokens"].map((k) => [k, Number(row[k])]))
+          })
+          expect(parseCsv(csv.text).map(number)).toEqual([...json.groups, { key: "total", ...json.total }])
+        }
+        expect(parseCsv((yield* getText("/v1/usage?from=2025-04-01&to=2025-04-02&groupBy=model&format=csv")).text).at(-1)?.costUsd)
+          .toBe("12345678.123456789000000001")
+
+        const page = (yield* get("/v1/usage/calls?limit=4")).body
+        const csv = yield* getText("/v1/usage/calls?limit=4&format=csv")
+        expect(csv.headers["x-next-cursor"]).toBe(page.nextCursor)
+        const rows = parseCsv(csv.text)
+        expect(rows.map((r) => r.id)).toEqual(page.calls.map((c: any) => c.id))
+        expect(rows.map((r) => r.costUsd)).toEqual(page.calls.map((c: any) => c.costUsd ?? ""))
+        expect(rows.map((r) => [r.model, r.status, r.costSource])).toEqual(page.calls.map((c: any) => [c.model, c.status, c.costSource]))
+        // A cell a spreadsheet would run as a formula is written as text.
+        expect(rows.map((r) => r.purpose)).toContain("'=HYPERLINK(1)")
+        expect(rows.map((r) => r.model)).toContain('odd,"model"')
+      }))
+
+    it.effect("filter the latest calls by model, status and purpose, paging within the filter", () =>
+      Effect.gen(function*() {
+        const all = (yield* get("/v1/usage/calls?limit=500")).body.calls
+        const errors = (yield* get("/v1/usage/calls?status=error")).body.calls
+        expect(errors.map((c: any) => c.id)).toEqual(all.filter((c: any) => c.status === "error").map((c: any) => c.id))
+        expect(errors.length).toBeGreaterThan(1)
+
+        const mini = all.filter((c: any) => c.model === "openai/gpt-4o-mini" && c.status === "success")
+        const first = (yield* get("/v1/usage/calls?limit=1&status=success&model=openai%2Fgpt-4o-mini")).body
+        const second = (yield* get(`/v1/usage/calls?limit=10&status=success&model=openai%2Fgpt-4o-mini&before=${first.nextCursor}`)).body
+        expect([...first.calls, ...second.calls].map((c: any) => c.id)).toEqual(mini.map((c: any) => c.id))
+
+        const purpose = (yield* get("/v1/usage/calls?purpose=%3DHYPERLINK(1)")).body.calls
+        expect(purpose.map((c: any) => c.purpose)).toEqual(["=HYPERLINK(1)"])
       }))
   })
 })
