@@ -51,7 +51,8 @@ export const make = Effect.gen(function*() {
     model: request.model ?? openrouter.defaultModel,
     fallbackModels: request.fallbackModels ?? openrouter.fallbackModels,
     temperature: request.temperature ?? openrouter.temperature,
-    maxTokens: request.maxTokens ?? openrouter.maxTokens
+    maxTokens: request.maxTokens ?? openrouter.maxTokens,
+    ...(request.responseFormat === undefined ? {} : { responseFormat: request.responseFormat })
   })
 
   const priced = (model: string, usage: ProviderUsage): Effect.Effect<Usage> =>

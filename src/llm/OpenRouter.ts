@@ -50,6 +50,20 @@ const parseKeyInfo = (body: unknown): KeyInfo => {
   }
 }
 
+/**
+ * OpenRouter's structured outputs; `require_parameters` routes only to endpoints that honour
+ * `response_format` (other OpenAI-compatible servers ignore the field).
+ */
+const responseFormatFields = ({ responseFormat }: ProviderRequest) =>
+  responseFormat === undefined
+    ? {}
+    : {
+      response_format: responseFormat.type === "json_schema"
+        ? { type: "json_schema" as const, json_schema: { name: responseFormat.name, strict: true, schema: { ...responseFormat.schema } } }
+        : { type: "json_object" as const },
+      provider: { require_parameters: true }
+    }
+
 /** The OpenRouter implementation of `CompletionProvider`, through the `openai` SDK. */
 export const OpenRouter = Layer.effect(
   CompletionProvider,
@@ -78,7 +92,8 @@ export const OpenRouter = Layer.effect(
           messages: request.messages.map((m) => ({ role: m.role, content: m.content })),
           temperature: request.temperature,
           max_tokens: request.maxTokens,
-          ...(request.fallbackModels.length > 0 ? { models: [request.model, ...request.fallbackModels] } : {})
+          ...(request.fallbackModels.length > 0 ? { models: [request.model, ...request.fallbackModels] } : {}),
+          ...responseFormatFields(request)
         }
         const response = yield* Effect.tryPromise({
           try: (signal) => client.chat.completions.create(body, { signal }).withResponse(),

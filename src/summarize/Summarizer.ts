@@ -13,6 +13,7 @@ import { isCosmeticOnly } from "./Normalize.js"
 import type { DocumentInfo } from "./Prompt.js"
 import { buildCombineMessages, buildMessages, overheadTokens, PROMPT_VERSION } from "./Prompt.js"
 import { plan, truncate } from "./Split.js"
+import { cosmeticStructured } from "./StructuredSummary.js"
 import type { FallbackReason, Summary } from "./Summary.js"
 import { SummaryCache } from "./SummaryCache.js"
 import { taggedCounter } from "../metrics/TaggedCounter.js"
@@ -105,11 +106,11 @@ const make = Effect.gen(function*() {
       const startedAt = yield* Clock.currentTimeMillis
       const elapsed = Effect.map(Clock.currentTimeMillis, (now) => now - startedAt)
       const change = yield* parse(input)
-      const base = { rawDiff: change.rawDiff, cached: false, model: null, provider: null, requestId: null }
+      const base = { rawDiff: change.rawDiff, cached: false, model: null, provider: null, requestId: null, structured: null, grounding: null, structuredError: null }
       const sections = condense(change)
       if (isCosmeticOnly(change) || sections.length === 0) {
         yield* Metric.increment(summaries("summarized", "cosmetic"))
-        return { ...base, status: "summarized", summary: COSMETIC_SUMMARY, fallbackReason: null, usage: null, attempts: 0, latencyMs: yield* elapsed } satisfies Summary
+        return { ...base, status: "summarized", summary: COSMETIC_SUMMARY, structured: cosmeticStructured(COSMETIC_SUMMARY), fallbackReason: null, usage: null, attempts: 0, latencyMs: yield* elapsed } satisfies Summary
       }
 
       const model = input.model ?? openrouter.defaultModel
