@@ -9,8 +9,9 @@ import type { AnswerChange, Grounding, Kind } from "./StructuredSummary.js"
 const SPACE_ENTITY = /&(?:nbsp|#160|#xa0);/gi
 const LINE_BREAK_TAG = /<br\s*\/?>/gi
 const MARKDOWN_ESCAPE = /\\([\\`*_{}[\]()#+\-.!|<>~])/g
-// `[text](url)` reads as `text`.
-const MARKDOWN_LINK = /\[([^\]]*)\]\([^)]*\)/g
+// `[text](url)` reads as `text`; a quote may start or end inside a link, so targets and brackets go on their own.
+const LINK_TARGET = /\]\([^)\s]*\)/g
+const BRACKETS = /[[\]]/g
 // Emphasis, strong, strikethrough and code marks: `*`, `_`, `~~`, backticks.
 const EMPHASIS = /\*+|_+|~~|`+/g
 const SINGLE_QUOTES = /[\u2018\u2019\u201A\u201B\u2032\u00B4]/g
@@ -25,7 +26,8 @@ export const normalizeForGrounding = (text: string): string =>
     .replace(SPACE_ENTITY, " ")
     .replace(LINE_BREAK_TAG, " ")
     .replace(MARKDOWN_ESCAPE, "$1")
-    .replace(MARKDOWN_LINK, "$1")
+    .replace(LINK_TARGET, "")
+    .replace(BRACKETS, "")
     .replace(EMPHASIS, "")
     .replace(SINGLE_QUOTES, "'")
     .replace(DOUBLE_QUOTES, "\"")
