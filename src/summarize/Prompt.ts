@@ -212,7 +212,18 @@ export const overheadTokens = (input: Omit<PromptInput, "changeText"> & { readon
 export interface StructuredPromptInput extends PromptInput {
   /** `structured`: the server enforces the schema; `json`: the schema is written in the prompt. */
   readonly format: Exclude<SummaryFormat, "text">
+  /** The most items asked for (default 8): fewer when the completion cap is small, so the JSON is not cut. */
+  readonly maxItems?: number
 }
+
+// About what one item costs in completion tokens, and the headline with the JSON around it.
+const ITEM_TOKENS = 90
+const FRAME_TOKENS = 60
+const MAX_ITEMS = 8
+
+/** How many items fit a completion cap of `maxTokens`, between 1 and 8. */
+export const maxItemsFor = (maxTokens: number): number =>
+  Math.max(1, Math.min(MAX_ITEMS, Math.floor((maxTokens - FRAME_TOKENS) / ITEM_TOKENS)))
 
 /** The severity rubric as the prompt and the README state it. */
 export const SEVERITY_RULES = SEVERITY_RUBRIC.map(([severity, meaning]) => `- ${severity}: ${meaning}`).join("\n")
@@ -220,13 +231,13 @@ export const SEVERITY_RULES = SEVERITY_RUBRIC.map(([severity, meaning]) => `- ${
 /** The line before the schema in `json` mode; the schema follows on one line. */
 export const SCHEMA_INTRO = "The JSON schema of the answer:"
 
-const structuredRules = (part: PromptInput["part"]): string =>
+const structuredRules = (part: PromptInput["part"], maxItems: number): string =>
   [
     part === undefined
       ? "Report the change as one JSON object: a headline and one item per point of the change."
       : `This is part ${part.index} of ${part.total} of one large change. Report only this part as one JSON object; the items of the parts are put together afterwards.`,
     `- headline: one sentence of at most ${HEADLINE_MAX_CHARS} characters, present tense, with the service as its subject when it is known (for example "Acme now shares ...").`,
-    "- changes: one item per distinct point, one topic each, the most serious first; at most 8 items. Put trivial wording edits together in one low item.",
+    `- changes: one item per distinct point, one topic each, the most serious first; at most ${maxItems} items. Put trivial wording edits together in one low item.`,
     `- topic: one of ${Topic.literals.join(", ")}.`,
     "- kind: added (new text), removed (text taken out) or modified (text reworded).",
     "- what: what changed, in one or two short plain sentences. impact: what it means for the person who accepted the terms, in one or two short sentences.",
@@ -253,7 +264,7 @@ export const buildStructuredMessages = (input: StructuredPromptInput): Array<Cha
     "How the change is written:",
     NOTATION,
     "",
-    structuredRules(input.part),
+    structuredRules(input.part, input.maxItems ?? MAX_ITEMS),
     structuredLanguageRule(input.language, input.changeText),
     ...(input.format === "json"
       ? ["", "Answer with only the JSON object, no Markdown and no other text.", SCHEMA_INTRO, JSON.stringify(answerJsonSchema())]
@@ -279,6 +290,10 @@ export const correctionMessages = (messages: ReadonlyArray<ChatMessage>, answer:
 /** Feedback for an answer that is not JSON or does not follow the schema. */
 export const decodingFeedback = (error: string): string =>
   `Your answer could not be used: ${neutralize(error)}. Answer again with only the complete JSON object, following the schema exactly.`
+
+/** Feedback for an answer cut by the completion cap before its JSON ended. */
+export const cutFeedback = (error: string): string =>
+  `Your answer was cut at the length limit before the JSON ended (${neutralize(error)}). Answer again with the complete JSON object, with fewer items and shorter sentences.`
 
 /** Feedback naming the quotes that were not found in the change. */
 export const groundingFeedback = (missing: ReadonlyArray<{ readonly item: number; readonly quote: string; readonly kind: string }>): string =>

@@ -5,7 +5,7 @@ import type { Change } from "./Change.js"
 import type { Section } from "./Condense.js"
 import { makeGrounder } from "./Grounding.js"
 import type { PromptInput } from "./Prompt.js"
-import { buildStructuredMessages, correctionMessages, decodingFeedback, groundingFeedback, responseFormatOf } from "./Prompt.js"
+import { buildStructuredMessages, correctionMessages, cutFeedback, decodingFeedback, groundingFeedback, maxItemsFor, responseFormatOf } from "./Prompt.js"
 import type { Answer, Grounding, Structured } from "./StructuredSummary.js"
 import { highest, parseAnswer, renderStructured, toStructured } from "./StructuredSummary.js"
 
@@ -25,6 +25,8 @@ export const PURPOSE = {
 export interface StructuredRequest {
   readonly format: "structured" | "json"
   readonly model: string
+  /** The completion cap: how many items to ask for follows from it. */
+  readonly maxTokens: number
   readonly prompt: Omit<PromptInput, "changeText" | "part" | "nonce">
   readonly change: Change
   readonly sections: ReadonlyArray<Section>
@@ -76,7 +78,7 @@ export const makeStructuredFlow = () => {
           const calls: Array<CompletionSuccess> = []
           const purpose = split ? "summary-part" : "summary"
           const part = split ? { part: { index: index + 1, total: request.pieces.length } } : {}
-          const messagesFor = (format: "structured" | "json") => buildStructuredMessages({ ...request.prompt, ...part, changeText, format })
+          const messagesFor = (format: "structured" | "json") => buildStructuredMessages({ ...request.prompt, ...part, changeText, format, maxItems: maxItemsFor(request.maxTokens) })
           let format = refused.has(request.model) ? "json" as const : request.format
           let messages = messagesFor(format)
           const first = yield* call(messages, purpose, responseFormatOf(format)).pipe(
@@ -103,7 +105,8 @@ export const makeStructuredFlow = () => {
           let text = first.text
           let decoded = parseAnswer(text)
           if (Either.isLeft(decoded)) {
-            const corrected = yield* correct(text, decodingFeedback(decoded.left), PURPOSE.decodingCorrection)
+            const feedback = first.finishReason === "length" ? cutFeedback(decoded.left) : decodingFeedback(decoded.left)
+            const corrected = yield* correct(text, feedback, PURPOSE.decodingCorrection)
             if (corrected._tag === "Some") {
               text = corrected.value.text
               const again = parseAnswer(text)

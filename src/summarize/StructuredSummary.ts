@@ -174,7 +174,11 @@ export const parseAnswer = (text: string): Either.Either<Answer, string> => {
   } catch (error) {
     return Either.left(short(`not JSON: ${error instanceof Error ? error.message : String(error)}`))
   }
-  return Either.mapLeft(decodeAnswer(json), (error) => short(`does not match the schema: ${ParseResult.TreeFormatter.formatErrorSync(error)}`))
+  return Either.mapLeft(decodeAnswer(json), (error) => {
+    const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+    const detail = issues.map((issue) => `${issue.path.length === 0 ? "" : `at ${issue.path.join(".")}: `}${issue.message}`).join("; ")
+    return short(`does not match the schema: ${detail}`)
+  })
 }
 
 const SEVERITY_LABEL: Record<SummarySeverity, string> = { none: "no effect", low: "low", medium: "medium", high: "high", critical: "critical" }

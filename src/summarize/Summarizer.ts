@@ -160,6 +160,7 @@ const make = Effect.gen(function*() {
         : structuredFlow.run(call, {
           format: settings.format,
           model,
+          maxTokens,
           prompt,
           change,
           sections,
