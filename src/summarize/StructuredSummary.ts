@@ -105,7 +105,7 @@ export const Structured = Schema.Struct({
       what: "Publicly available information may now train Google's AI models, not only its language models, and products like Bard and Cloud AI.",
       impact: "What you publish openly can be used to build Google's AI products.",
       severity: "high",
-      quotes: ["help train Google's AI models and build products and features like Google Translate, Bard, and Cloud AI capabilities"],
+      quotes: ["train Google's AI models and build products and features, like Google Translate, Bard and Cloud AI capabilities"],
       grounded: true
     }]
   }]

@@ -1,5 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Either, JSONSchema, Schema } from "effect"
+import { Either, JSONSchema, Option, Schema, SchemaAST } from "effect"
+import { fromUnifiedDiff } from "../../../src/summarize/Change.js"
+import { condense } from "../../../src/summarize/Condense.js"
+import { makeGrounder } from "../../../src/summarize/Grounding.js"
 import { buildStructuredMessages, maxItemsFor, responseFormatOf, SCHEMA_INTRO, SEVERITY_RULES } from "../../../src/summarize/Prompt.js"
 import {
   Answer,
@@ -8,8 +11,10 @@ import {
   parseAnswer,
   renderStructured,
   SEVERITY_RUBRIC,
+  Structured,
   toStructured
 } from "../../../src/summarize/StructuredSummary.js"
+import { fixture } from "./fixtures.js"
 
 const item = (severity: "low" | "medium" | "high" | "critical", quote = "We share your data") => ({
   topic: "data-sharing" as const,
@@ -114,5 +119,15 @@ describe("toStructured", () => {
   it("renders the text summary: the headline, then one bullet per item", () => {
     const structured = toStructured({ headline: "Acme shares data.", cosmetic: false, changes: [item("high")] }, [true])
     expect(renderStructured(structured)).toBe("Acme shares data.\n\n- Data is now shared. Partners see your data. (high: data-sharing)")
+  })
+})
+
+describe("the OpenAPI example", () => {
+  it("is a valid structured result whose quotes are grounded in the Google fixture it describes", () => {
+    const examples = Option.getOrThrow(SchemaAST.getExamplesAnnotation(Structured.ast))
+    const example = Schema.decodeUnknownSync(Structured)(examples[0])
+    const change = Either.getOrThrow(fromUnifiedDiff(fixture("07-").patch))
+    const report = makeGrounder(change, condense(change)).check(example.changes)
+    expect(report.grounded).toEqual(example.changes.map(() => true))
   })
 })
