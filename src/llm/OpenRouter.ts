@@ -51,18 +51,19 @@ const parseKeyInfo = (body: unknown): KeyInfo => {
 }
 
 /**
- * OpenRouter's structured outputs; `require_parameters` routes only to endpoints that honour
- * `response_format` (other OpenAI-compatible servers ignore the field).
+ * OpenRouter's structured outputs. With a schema, `require_parameters` routes only to endpoints
+ * that honour it (other OpenAI-compatible servers ignore the field); `json_object` is a hint any
+ * endpoint may serve, since the schema is in the prompt and the answer is checked anyway.
  */
 const responseFormatFields = ({ responseFormat }: ProviderRequest) =>
   responseFormat === undefined
     ? {}
-    : {
-      response_format: responseFormat.type === "json_schema"
-        ? { type: "json_schema" as const, json_schema: { name: responseFormat.name, strict: true, schema: { ...responseFormat.schema } } }
-        : { type: "json_object" as const },
+    : responseFormat.type === "json_schema"
+    ? {
+      response_format: { type: "json_schema" as const, json_schema: { name: responseFormat.name, strict: true, schema: { ...responseFormat.schema } } },
       provider: { require_parameters: true }
     }
+    : { response_format: { type: "json_object" as const } }
 
 /** The OpenRouter implementation of `CompletionProvider`, through the `openai` SDK. */
 export const OpenRouter = Layer.effect(
