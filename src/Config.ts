@@ -79,6 +79,7 @@ const settings = {
   summaryInputBudgetTokens: S.withDefault("SUMMARY_INPUT_BUDGET_TOKENS", S.integer(256, 2_000_000), 12_000),
   summaryLargeChange: S.withDefault("SUMMARY_LARGE_CHANGE", S.oneOf("split", "truncate"), "split"),
   summaryCacheTtlMs: S.withDefault("SUMMARY_CACHE_TTL_MS", S.integer(0, 31_536_000_000), 604_800_000),
+  summaryFormat: S.withDefault("SUMMARY_FORMAT", S.oneOf("structured", "json", "text"), "structured"),
   logLevel: S.withDefault("LOG_LEVEL", S.oneOf(...logLevels), "info"),
   logFormat: S.withDefault("LOG_FORMAT", S.oneOf("json", "pretty"), "json")
 } as const
@@ -149,7 +150,8 @@ const shape = (v: Values, callers: ReadonlyArray<ApiCaller>) => ({
     language: v.summaryLanguage,
     inputBudgetTokens: v.summaryInputBudgetTokens,
     largeChange: v.summaryLargeChange,
-    cacheTtlMs: v.summaryCacheTtlMs
+    cacheTtlMs: v.summaryCacheTtlMs,
+    format: v.summaryFormat
   },
   log: { level: LogLevel.fromLiteral(capitalize(v.logLevel)), format: v.logFormat }
 })

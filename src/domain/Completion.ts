@@ -6,6 +6,14 @@ export interface ChatMessage {
   readonly content: string
 }
 
+/**
+ * An answer in JSON: checked against a schema by the server (`json_schema`, strict), or only
+ * valid JSON (`json_object`, the schema then goes in the prompt).
+ */
+export type ResponseFormat =
+  | { readonly type: "json_schema"; readonly name: string; readonly schema: Readonly<Record<string, unknown>> }
+  | { readonly type: "json_object" }
+
 /** What a caller asks of the model; unset fields take the configured defaults. */
 export interface CompletionRequest {
   readonly messages: ReadonlyArray<ChatMessage>
@@ -15,6 +23,8 @@ export interface CompletionRequest {
   readonly fallbackModels?: ReadonlyArray<string>
   /** Why the call is made (`summary`, `summary-part`, ...); stored on its ledger row. */
   readonly purpose?: string
+  /** Unset: free text. */
+  readonly responseFormat?: ResponseFormat
 }
 
 /** A prompt alone is the common case; it becomes one user message. */

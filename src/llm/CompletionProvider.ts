@@ -1,6 +1,6 @@
 import type { BigDecimal, Effect, Option } from "effect"
 import { Context } from "effect"
-import type { ChatMessage, FinishReason } from "../domain/Completion.js"
+import type { ChatMessage, FinishReason, ResponseFormat } from "../domain/Completion.js"
 import type { RateLimitInfo, UpstreamError } from "../domain/LlmError.js"
 
 /** A request with every default already applied. */
@@ -10,6 +10,7 @@ export interface ProviderRequest {
   readonly fallbackModels: ReadonlyArray<string>
   readonly temperature: number
   readonly maxTokens: number
+  readonly responseFormat?: ResponseFormat
 }
 
 export interface ProviderUsage {

@@ -34,7 +34,9 @@ const errorCode = (error: UpstreamError) => error.code ?? error._tag
 
 /** Prompt tokens are estimated generously (3 characters a token) so the reservation is a ceiling. */
 const estimatePromptTokens = (request: ProviderRequest) =>
-  request.messages.reduce((n, m) => n + Math.ceil(m.content.length / 3) + 4, 0)
+  request.messages.reduce((n, m) => n + Math.ceil(m.content.length / 3) + 4, 0) +
+  // A json_schema travels in the body and is billed as prompt too.
+  (request.responseFormat?.type === "json_schema" ? Math.ceil(JSON.stringify(request.responseFormat.schema).length / 3) : 0)
 
 /** The facts of an answer that its ledger row needs. */
 export interface AnswerFacts {
@@ -87,7 +89,8 @@ export const make = Effect.gen(function*() {
     model: request.model ?? openrouter.defaultModel,
     fallbackModels: request.fallbackModels ?? openrouter.fallbackModels,
     temperature: request.temperature ?? openrouter.temperature,
-    maxTokens: request.maxTokens ?? openrouter.maxTokens
+    maxTokens: request.maxTokens ?? openrouter.maxTokens,
+    ...(request.responseFormat === undefined ? {} : { responseFormat: request.responseFormat })
   })
 
   const priced = (model: string, usage: ProviderUsage): Effect.Effect<Usage> =>

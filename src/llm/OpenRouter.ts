@@ -50,6 +50,21 @@ const parseKeyInfo = (body: unknown): KeyInfo => {
   }
 }
 
+/**
+ * OpenRouter's structured outputs. With a schema, `require_parameters` routes only to endpoints
+ * that honour it (other OpenAI-compatible servers ignore the field); `json_object` is a hint any
+ * endpoint may serve, since the schema is in the prompt and the answer is checked anyway.
+ */
+const responseFormatFields = ({ responseFormat }: ProviderRequest) =>
+  responseFormat === undefined
+    ? {}
+    : responseFormat.type === "json_schema"
+    ? {
+      response_format: { type: "json_schema" as const, json_schema: { name: responseFormat.name, strict: true, schema: { ...responseFormat.schema } } },
+      provider: { require_parameters: true }
+    }
+    : { response_format: { type: "json_object" as const } }
+
 /** The OpenRouter implementation of `CompletionProvider`, through the `openai` SDK. */
 export const OpenRouter = Layer.effect(
   CompletionProvider,
@@ -78,7 +93,8 @@ export const OpenRouter = Layer.effect(
           messages: request.messages.map((m) => ({ role: m.role, content: m.content })),
           temperature: request.temperature,
           max_tokens: request.maxTokens,
-          ...(request.fallbackModels.length > 0 ? { models: [request.model, ...request.fallbackModels] } : {})
+          ...(request.fallbackModels.length > 0 ? { models: [request.model, ...request.fallbackModels] } : {}),
+          ...responseFormatFields(request)
         }
         const response = yield* Effect.tryPromise({
           try: (signal) => client.chat.completions.create(body, { signal }).withResponse(),

@@ -1,11 +1,18 @@
 import { createHash } from "node:crypto"
-import type { ChatMessage } from "../domain/Completion.js"
+import type { ChatMessage, ResponseFormat } from "../domain/Completion.js"
 import { NOTATION } from "./Condense.js"
-import { estimateMessagesTokens } from "./Tokens.js"
+import { ANSWER_SCHEMA_NAME, answerJsonSchema, HEADLINE_MAX_CHARS, SEVERITY_RUBRIC, Topic } from "./StructuredSummary.js"
+import { estimateMessagesTokens, estimateTokens } from "./Tokens.js"
 import { forEachRun, isLetter } from "./Words.js"
 
 /** Changes to any text below change this version; cached summaries are keyed by it. */
 export const PROMPT_VERSION = "2026-11-29.1"
+
+/** The version of the structured prompt (`buildStructuredMessages` and its corrections); cached summaries are keyed by it too. */
+export const STRUCTURED_PROMPT_VERSION = "2026-12-02.1"
+
+/** How a summary is asked for: `structured` (a JSON schema the server enforces), `json` (the schema in the prompt), `text`. */
+export type SummaryFormat = "structured" | "json" | "text"
 
 /** What the caller says about the document; it comes from outside, so it is fenced as data too. */
 export interface DocumentInfo {
@@ -183,15 +190,115 @@ const overheads = new Map<string, number>()
  * Tokens a prompt costs besides its change text (instructions, fences, metadata): what to take
  * off the input budget before planning parts. Estimated with a part notice, the longer variant.
  */
-export const overheadTokens = (input: Omit<PromptInput, "changeText"> = {}): number => {
-  const { document, language, nonce, part } = input
-  const key = JSON.stringify([document?.title, document?.url, document?.service, language, part?.index, part?.total, nonce])
+export const overheadTokens = (input: Omit<PromptInput, "changeText"> & { readonly format?: SummaryFormat } = {}): number => {
+  const { document, format = "text", language, nonce, part } = input
+  const key = JSON.stringify([document?.title, document?.url, document?.service, language, part?.index, part?.total, nonce, format])
   const remembered = overheads.get(key)
   if (remembered !== undefined) return remembered
-  const tokens = estimateMessagesTokens(buildMessages({ part: { index: 999, total: 999 }, ...input, changeText: "" })) + LANGUAGE_HINT_TOKENS
+  const empty = { part: { index: 999, total: 999 }, ...input, changeText: "" }
+  const messages = format === "text" ? buildMessages(empty) : buildStructuredMessages({ ...empty, format })
+  // The schema of `structured` goes in the request body, which is prompt tokens too.
+  const schemaTokens = format === "structured" ? estimateTokens(JSON.stringify(answerJsonSchema())) : 0
+  const tokens = estimateMessagesTokens(messages) + schemaTokens + LANGUAGE_HINT_TOKENS
   // The oldest entry makes room: Map keeps insertion order.
   if (overheads.size >= MAX_REMEMBERED_OVERHEADS) overheads.delete(overheads.keys().next().value!)
   overheads.set(key, tokens)
   return tokens
 }
 
+
+// ---- structured answers ------------------------------------------------------------------------
+
+export interface StructuredPromptInput extends PromptInput {
+  /** `structured`: the server enforces the schema; `json`: the schema is written in the prompt. */
+  readonly format: Exclude<SummaryFormat, "text">
+  /** The most items asked for (default 8): fewer when the completion cap is small, so the JSON is not cut. */
+  readonly maxItems?: number
+}
+
+// About what one item costs in completion tokens, and the headline with the JSON around it.
+const ITEM_TOKENS = 90
+const FRAME_TOKENS = 60
+const MAX_ITEMS = 8
+
+/** How many items fit a completion cap of `maxTokens`, between 1 and 8. */
+export const maxItemsFor = (maxTokens: number): number =>
+  Math.max(1, Math.min(MAX_ITEMS, Math.floor((maxTokens - FRAME_TOKENS) / ITEM_TOKENS)))
+
+/** The severity rubric as the prompt and the README state it. */
+export const SEVERITY_RULES = SEVERITY_RUBRIC.map(([severity, meaning]) => `- ${severity}: ${meaning}`).join("\n")
+
+/** The line before the schema in `json` mode; the schema follows on one line. */
+export const SCHEMA_INTRO = "The JSON schema of the answer:"
+
+const structuredRules = (part: PromptInput["part"], maxItems: number): string =>
+  [
+    part === undefined
+      ? "Report the change as one JSON object: a headline and one item per point of the change."
+      : `This is part ${part.index} of ${part.total} of one large change. Report only this part as one JSON object; the items of the parts are put together afterwards.`,
+    `- headline: one sentence of at most ${HEADLINE_MAX_CHARS} characters, present tense, with the service as its subject when it is known (for example "Acme now shares ...").`,
+    `- changes: one item per distinct point, one topic each, the most serious first; at most ${maxItems} items. Put trivial wording edits together in one low item.`,
+    `- topic: one of ${Topic.literals.join(", ")}.`,
+    "- kind: added (new text), removed (text taken out) or modified (text reworded).",
+    "- what: what changed, in one or two short plain sentences. impact: what it means for the person who accepted the terms, in one or two short sentences.",
+    "- quotes: 1 to 3 short extracts (5 to 25 words each) copied character for character from the change: from the added text (`+` lines, `{+...+}` words) for added and modified items, from the removed text (`-` lines, `[-...-]` words) for removed items. Copy the words only, without the markers; never paraphrase and never join text from different places.",
+    "- cosmetic: true when nothing changes in meaning (spelling, formatting, links, a new date); the items are then low.",
+    "- severity, for each item:",
+    SEVERITY_RULES,
+    "Describe only what the change says; do not guess at anything it does not show. Do not give legal advice."
+  ].join("\n")
+
+const structuredLanguageRule = (language: string | undefined, sample: string): string =>
+  `${languageRule(language, sample).replace("Write the summary", "Write the headline, what and impact")} Quotes stay exactly as the document writes them.`
+
+/** The messages asking for a structured answer about one change, or one part of a split change. */
+export const buildStructuredMessages = (input: StructuredPromptInput): Array<ChatMessage> => {
+  const label = "POLICY_CHANGE"
+  const data = `${documentLines(input.document)}${input.changeText}`
+  const nonce = input.nonce ?? nonceOf(label, data)
+  const system = [
+    ROLE,
+    "",
+    `You receive a change between two versions of one document. ${dataRule(label, nonce)}`,
+    "",
+    "How the change is written:",
+    NOTATION,
+    "",
+    structuredRules(input.part, input.maxItems ?? MAX_ITEMS),
+    structuredLanguageRule(input.language, input.changeText),
+    ...(input.format === "json"
+      ? ["", "Answer with only the JSON object, no Markdown and no other text.", SCHEMA_INTRO, JSON.stringify(answerJsonSchema())]
+      : [])
+  ].join("\n")
+  return [
+    { role: "system", content: system },
+    { role: "user", content: `${fence(label, nonce, data)}\n\n${reminder(label, input.part === undefined ? "Report the change" : "Report this part of the change")}` }
+  ]
+}
+
+/** What to ask the server for in each format: the enforced schema, or only JSON. */
+export const responseFormatOf = (format: Exclude<SummaryFormat, "text">): ResponseFormat =>
+  format === "structured" ? { type: "json_schema", name: ANSWER_SCHEMA_NAME, schema: answerJsonSchema() } : { type: "json_object" }
+
+/** The conversation so far, the model's answer, and what was wrong with it: the corrective call. */
+export const correctionMessages = (messages: ReadonlyArray<ChatMessage>, answer: string, feedback: string): Array<ChatMessage> => [
+  ...messages,
+  { role: "assistant", content: answer },
+  { role: "user", content: feedback }
+]
+
+/** Feedback for an answer that is not JSON or does not follow the schema. */
+export const decodingFeedback = (error: string): string =>
+  `Your answer could not be used: ${neutralize(error)}. Answer again with only the complete JSON object, following the schema exactly.`
+
+/** Feedback for an answer cut by the completion cap before its JSON ended. */
+export const cutFeedback = (error: string): string =>
+  `Your answer was cut at the length limit before the JSON ended (${neutralize(error)}). Answer again with the complete JSON object, with fewer items and shorter sentences.`
+
+/** Feedback naming the quotes that were not found in the change. */
+export const groundingFeedback = (missing: ReadonlyArray<{ readonly item: number; readonly quote: string; readonly kind: string }>): string =>
+  [
+    "These quotes are not found word for word in the change (the added text for added and modified items, the removed text for removed items):",
+    ...missing.map(({ item, kind, quote }) => `- item ${item + 1} (${kind}): "${neutralize(quote.replace(/\s+/g, " ").slice(0, 300))}"`),
+    `Copy each quote exactly from the text between the POLICY_CHANGE lines, or drop the item when the change does not support it. Answer again with the complete JSON object.`
+  ].join("\n")

@@ -1,7 +1,7 @@
 import { Array as Arr, BigDecimal, Clock, Context, Effect, Either, Layer, Metric, Option, Ref } from "effect"
 import { createHash } from "node:crypto"
 import { Config } from "../Config.js"
-import type { ChatMessage, CompletionSuccess } from "../domain/Completion.js"
+import type { ChatMessage, CompletionSuccess, ResponseFormat } from "../domain/Completion.js"
 import type { LlmError, RateLimitQueueFull } from "../domain/LlmError.js"
 import { formatOption } from "../domain/Money.js"
 import { LlmClient } from "../llm/LlmClient.js"
@@ -11,8 +11,11 @@ import { fromTexts, fromUnifiedDiff } from "./Change.js"
 import { condense, render } from "./Condense.js"
 import { isCosmeticOnly } from "./Normalize.js"
 import type { DocumentInfo } from "./Prompt.js"
-import { buildCombineMessages, buildMessages, overheadTokens, PROMPT_VERSION } from "./Prompt.js"
+import { buildCombineMessages, buildMessages, overheadTokens, PROMPT_VERSION, STRUCTURED_PROMPT_VERSION } from "./Prompt.js"
 import { plan, truncate } from "./Split.js"
+import type { StructuredOutcome } from "./StructuredFlow.js"
+import { makeStructuredFlow } from "./StructuredFlow.js"
+import { cosmeticStructured } from "./StructuredSummary.js"
 import type { FallbackReason, Summary } from "./Summary.js"
 import { SummaryCache } from "./SummaryCache.js"
 import { taggedCounter } from "../metrics/TaggedCounter.js"
@@ -83,6 +86,7 @@ const make = Effect.gen(function*() {
   const pricing = yield* Pricing
   const { openrouter, summary: settings } = config
   const language = Option.getOrUndefined(settings.language)
+  const structuredFlow = makeStructuredFlow()
 
   const parse = ({ change }: SummaryInput): Effect.Effect<Change, InvalidDiff> =>
     "diff" in change
@@ -97,7 +101,7 @@ const make = Effect.gen(function*() {
         onNone: () => settings.inputBudgetTokens,
         onSome: (n) => Math.min(settings.inputBudgetTokens, n - maxTokens)
       })
-      return Math.max(256, budget - overheadTokens({ ...(document ? { document } : {}), ...(language ? { language } : {}) }))
+      return Math.max(256, budget - overheadTokens({ ...(document ? { document } : {}), ...(language ? { language } : {}), format: settings.format }))
     })
 
   const summarize = (input: SummaryInput) =>
@@ -105,11 +109,11 @@ const make = Effect.gen(function*() {
       const startedAt = yield* Clock.currentTimeMillis
       const elapsed = Effect.map(Clock.currentTimeMillis, (now) => now - startedAt)
       const change = yield* parse(input)
-      const base = { rawDiff: change.rawDiff, cached: false, model: null, provider: null, requestId: null }
+      const base = { rawDiff: change.rawDiff, cached: false, model: null, provider: null, requestId: null, structured: null, grounding: null, structuredError: null }
       const sections = condense(change)
       if (isCosmeticOnly(change) || sections.length === 0) {
         yield* Metric.increment(summaries("summarized", "cosmetic"))
-        return { ...base, status: "summarized", summary: COSMETIC_SUMMARY, fallbackReason: null, usage: null, attempts: 0, latencyMs: yield* elapsed } satisfies Summary
+        return { ...base, status: "summarized", summary: COSMETIC_SUMMARY, structured: cosmeticStructured(COSMETIC_SUMMARY), fallbackReason: null, usage: null, attempts: 0, latencyMs: yield* elapsed } satisfies Summary
       }
 
       const model = input.model ?? openrouter.defaultModel
@@ -118,7 +122,7 @@ const make = Effect.gen(function*() {
       const document = input.document
       const text = render(sections)
       const key = createHash("sha256")
-        .update(JSON.stringify([PROMPT_VERSION, model, openrouter.fallbackModels, temperature, maxTokens, language ?? null, settings.largeChange, document ?? null, text]))
+        .update(JSON.stringify([PROMPT_VERSION, settings.format, settings.format === "text" ? null : STRUCTURED_PROMPT_VERSION, model, openrouter.fallbackModels, temperature, maxTokens, language ?? null, settings.largeChange, document ?? null, text]))
         .digest("hex")
 
       const cached = yield* cache.get(key)
@@ -128,9 +132,9 @@ const make = Effect.gen(function*() {
       }
 
       const attempts = yield* Ref.make(0)
-      const call = (messages: ReadonlyArray<ChatMessage>, purpose: string) =>
+      const call = (messages: ReadonlyArray<ChatMessage>, purpose: string, responseFormat?: ResponseFormat) =>
         Effect.flatMap(
-          llm.generateCompletionResult({ messages, model, temperature, maxTokens, purpose }),
+          llm.generateCompletionResult({ messages, model, temperature, maxTokens, purpose, ...(responseFormat ? { responseFormat } : {}) }),
           (result) => Effect.zipRight(Ref.update(attempts, (n) => n + result.attempts), result.status === "success" ? Effect.succeed(result) : Effect.fail(result.error))
         )
       const prompt = { ...(document ? { document } : {}), ...(language ? { language } : {}) }
@@ -151,7 +155,22 @@ const make = Effect.gen(function*() {
           return [...partials, combined]
         })
 
-      const outcome = yield* Effect.either(calls)
+      const asked: Effect.Effect<StructuredOutcome, LlmError> = settings.format === "text"
+        ? Effect.map(calls, (results) => ({ calls: results, summary: results[results.length - 1]!.text, structured: null, grounding: null, structuredError: null }))
+        : structuredFlow.run(call, {
+          format: settings.format,
+          model,
+          maxTokens,
+          prompt,
+          change,
+          sections,
+          pieces: estimateTokens(text) <= budget
+            ? [text]
+            : settings.largeChange === "truncate"
+            ? [truncate(sections, budget).text]
+            : plan(sections, budget).map((part) => part.text)
+        })
+      const outcome = yield* Effect.either(asked)
       const latencyMs = yield* elapsed
       const attemptCount = yield* Ref.get(attempts)
       if (Either.isLeft(outcome)) {
@@ -164,12 +183,13 @@ const make = Effect.gen(function*() {
         )
         return { ...base, status: "fallback", summary: null, fallbackReason: reason, usage: null, attempts: attemptCount, latencyMs } satisfies Summary
       }
-      const results = outcome.right
+      const { calls: results, summary: summaryText, ...structured } = outcome.right
       const last = results[results.length - 1]!
       const summary: Summary = {
         ...base,
+        ...structured,
         status: "summarized",
-        summary: last.text,
+        summary: summaryText,
         fallbackReason: null,
         model: last.model,
         provider: last.provider,

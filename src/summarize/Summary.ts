@@ -1,4 +1,5 @@
 import { Schema } from "effect"
+import { Grounding, Structured } from "./StructuredSummary.js"
 
 export const FallbackReason = Schema.Literal(
   "ai_disabled",
@@ -32,6 +33,12 @@ export const Summary = Schema.Struct({
   usage: Schema.NullOr(SummaryUsage),
   cached: Schema.Boolean,
   attempts: Schema.Int,
-  latencyMs: Schema.Int
+  latencyMs: Schema.Int,
+  /** The summary as data; null for a fallback, in text mode, or when the answer could not be read. */
+  structured: Schema.NullOr(Structured),
+  /** How many of the quotes were found in the change and how many changed sections they cover. */
+  grounding: Schema.NullOr(Grounding),
+  /** Why a structured answer was asked for and not obtained (the text is kept in `summary`). */
+  structuredError: Schema.NullOr(Schema.String)
 })
 export type Summary = typeof Summary.Type

@@ -15,6 +15,8 @@ interface Case {
   readonly transient: boolean
   /** A floor on the latency of the always-failing request: the waits the provider asked for. */
   readonly minLatencyMs?: number
+  /** Upstream calls a usable answer takes: a structured answer cut by `length` is not JSON, so it gets one corrective call. */
+  readonly usableAfter?: number
 }
 
 const maxRetries = 3
@@ -34,7 +36,7 @@ const cases: ReadonlyArray<Case> = [
   { name: "empty_content (stop)", fault: { kind: "empty_content", finishReason: "stop" }, reasons: ["invalid_response"], transient: true },
   // A filtered answer comes back filtered again: not worth a retry.
   { name: "empty_content (content_filter)", fault: { kind: "empty_content", finishReason: "content_filter" }, reasons: ["invalid_response"], transient: false },
-  { name: "length", fault: { kind: "length" }, reasons: null, transient: false },
+  { name: "length", fault: { kind: "length" }, reasons: null, transient: false, usableAfter: 2 },
   { name: "malformed_json", fault: { kind: "malformed_json" }, reasons: ["invalid_response"], transient: true },
   // A body cut mid-way is both a network failure and an unparseable answer.
   { name: "cut_body", fault: { kind: "cut_body" }, reasons: ["upstream_unavailable", "invalid_response"], transient: true },
@@ -112,7 +114,7 @@ describe("fault matrix", () => {
           emulator.always(null)
           if (c.reasons === null) {
             expect(result.outcome, c.name).toBe("summarized")
-            expect(result.attempts, c.name).toBe(1)
+            expect(result.attempts, c.name).toBe(c.usableAfter ?? 1)
           } else {
             expectFallback(c, result, c.transient ? 1 + maxRetries : 1)
             if (c.minLatencyMs !== undefined) expect(result.latencyMs, `${c.name}: waited as asked`).toBeGreaterThanOrEqual(c.minLatencyMs)

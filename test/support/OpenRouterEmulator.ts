@@ -18,6 +18,7 @@ import {
   type FaultKind,
   seededRandom
 } from "./emulatorFaults.js"
+import { requestedSchema, type Spoil, structuredAnswer, wantsJsonSchema } from "./emulatorStructured.js"
 
 export type { EndpointFault, ErrorStatus, Fault, FaultKind } from "./emulatorFaults.js"
 
@@ -231,6 +232,23 @@ const SENTENCE =
 
 const summaryOf = (userText: string): string => `Summary: ${fnv1a(userText)}. ${SENTENCE}`
 
+const spoilOf = (fault: BodyFault | null): Spoil | undefined =>
+  fault?.kind === "invalid_json" || fault?.kind === "schema_break" || fault?.kind === "invented_quote" ? fault.kind : undefined
+
+/** The full answer to `body`: JSON for the schema it asks for (see emulatorStructured.ts), else the text summary. */
+const answerOf = (body: any, fault: BodyFault | null = null): string => {
+  const userText = lastUserText(body.messages)
+  const schema = requestedSchema(body)
+  return schema === null ? summaryOf(userText) : structuredAnswer(body, schema, `Summary: ${fnv1a(userText)}.`, spoilOf(fault))
+}
+
+/** The 400 a server without structured outputs answers to `json_schema`. */
+const JSON_SCHEMA_REFUSAL: Fault = {
+  kind: "status",
+  status: 400,
+  message: "Invalid request: response_format of type json_schema is not supported by this server"
+}
+
 const tokensOf = (text: string): number => Math.ceil(text.length / 4)
 
 const maxTokensOf = (body: any): number => {
@@ -262,7 +280,7 @@ export const expectedUsage = (body: any, prices: PriceTable = DEFAULT_PRICES): E
   if (model === undefined) throw new Error("no requested model has an emulator price")
   const messages: ReadonlyArray<any> = body.messages
   const promptTokens = promptTokensOf(messages)
-  const completionTokens = tokensOf(capped(summaryOf(lastUserText(messages)), maxTokensOf(body)).text)
+  const completionTokens = tokensOf(capped(answerOf(body), maxTokensOf(body)).text)
   return {
     model,
     prompt_tokens: promptTokens,
@@ -635,7 +653,9 @@ export const startEmulator = async (options: EmulatorOptions = {}): Promise<Emul
     const userText = lastUserText(messages)
     const ctx: FaultContext = { model, provider: providerOf(model), userText }
     const stream = body.stream === true
-    const fault = nextFault()
+    const next = nextFault()
+    const fault = next?.kind === "refuse_json_schema" ? (wantsJsonSchema(body) ? JSON_SCHEMA_REFUSAL : null) : next
+    if (next?.kind === "refuse_json_schema" && fault === null) injected++
     if (fault !== null) {
       injected++
       record.outcome = fault.kind
@@ -649,7 +669,7 @@ export const startEmulator = async (options: EmulatorOptions = {}): Promise<Emul
       if (latencyMs > 0) await sleep(latencyMs)
       const created = Math.floor(Date.now() / 1000)
       const id = generationIdAt(created)
-      const full = summaryOf(userText)
+      const full = answerOf(body, bodyFault)
       let content: string | null = full
       let finishReason: FinishReason = "stop"
       let choiceError: Generation["choiceError"]

@@ -36,6 +36,14 @@ export type Fault =
   /** A success whose usage lacks `cost` and `cost_details`, as some providers send. */
   | { readonly kind: "no_cost" }
   | { readonly kind: "unknown_model" }
+  /** A structured answer that is not JSON. */
+  | { readonly kind: "invalid_json" }
+  /** A structured answer that is JSON but breaks the schema (a wrong enum value, a headline that is a number). */
+  | { readonly kind: "schema_break" }
+  /** A structured answer whose first item quotes text the change does not contain. */
+  | { readonly kind: "invented_quote" }
+  /** A 400 for a request with `response_format` `json_schema`, as a server without structured outputs answers; other requests are answered. */
+  | { readonly kind: "refuse_json_schema" }
 
 export type FaultKind = Fault["kind"]
 

@@ -59,7 +59,8 @@ const expectSummarized = (name: string, answer: Answer) => {
 
 describe("POST /v1/summaries over the 28 real policy changes", () => {
   // The default limit (60 calls a minute) would hold this file's 60-odd calls for most of a minute.
-  layer(appLayer({ env: { SUMMARY_CACHE_TTL_MS: "0", LLM_RATE_LIMIT_REQUESTS: "10000" } }), liveBlock)("one service, cache off", (it) => {
+  // Text mode: the free-text path with its combining call (structured mode: structured.test.ts).
+  layer(appLayer({ env: { SUMMARY_CACHE_TTL_MS: "0", LLM_RATE_LIMIT_REQUESTS: "10000", SUMMARY_FORMAT: "text" } }), liveBlock)("one service, cache off", (it) => {
     it.effect("every change that fits the input budget summarizes in one call, in both input forms, with the emulator's exact usage", () =>
       Effect.gen(function*() {
         const app = yield* App

@@ -8,7 +8,8 @@ const BUDGET = 4000
 const userText = (body: any): string => body.messages.find((m: any) => m.role === "user").content
 
 describe("large changes", () => {
-  layer(appLayer({ env: { SUMMARY_INPUT_BUDGET_TOKENS: String(BUDGET), LLM_RATE_LIMIT_REQUESTS: "10000" } }), liveBlock)("split", (it) => {
+  // Text mode: parts, then a combining call (structured parts are merged without one: structured.test.ts).
+  layer(appLayer({ env: { SUMMARY_INPUT_BUDGET_TOKENS: String(BUDGET), LLM_RATE_LIMIT_REQUESTS: "10000", SUMMARY_FORMAT: "text" } }), liveBlock)("split", (it) => {
     for (const name of ["37-quora", "39-instacart", "40-academia-edu"]) {
       it.effect(`${name}: parts within the input budget, then one combining call; every call in the ledger and in the usage`, () =>
         Effect.gen(function*() {

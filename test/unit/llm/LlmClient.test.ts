@@ -15,6 +15,7 @@ import { format } from "../../../src/domain/Money.js"
 import type { ProviderAnswer } from "../../../src/llm/CompletionProvider.js"
 import { CompletionProvider } from "../../../src/llm/CompletionProvider.js"
 import { LlmClient } from "../../../src/llm/LlmClient.js"
+import { BudgetGuard } from "../../../src/budget/BudgetGuard.js"
 import { closedCircuit, memoryLedger, openRateLimiter, staticPricing, unlimitedBudget } from "../../support/InMemory.js"
 import { configLayer } from "../../support/TestDatabase.js"
 
@@ -187,6 +188,34 @@ describe("LlmClient", () => {
       expect(yield* Effect.flip(result)).toMatchObject({ _tag: "BudgetExceeded", budget: "monthly", committedUsd: "unknown" })
       const uncapped = yield* run([], (c) => c.generateCompletion({ messages: [], model: "someone/unpriced" }))
       expect(uncapped.calls).toHaveLength(1)
+    }))
+
+  it.effect("with a hard cap, the worst case reserved counts a json_schema sent in the body as prompt tokens", () =>
+    Effect.gen(function*() {
+      const reserved = yield* Ref.make<ReadonlyArray<string>>([])
+      const budget = Layer.succeed(BudgetGuard, BudgetGuard.of({
+        reserve: (amountUsd) => Effect.as(Ref.update(reserved, (all) => [...all, format(amountUsd)]), { id: "r", amountUsd }),
+        release: () => Effect.void,
+        exhausted: Effect.succeed(Option.none()),
+        status: Effect.succeed([])
+      }))
+      const provider = yield* scripted([])
+      const ledger = yield* memoryLedger
+      const layer = LlmClient.layer.pipe(
+        Layer.provide([provider.layer, ledger.layer, openRateLimiter, closedCircuit, budget, staticPricing]),
+        Layer.provide(configLayer({ OPENROUTER_API_KEY: "sk-or-v1-test", COST_HARD_LIMIT_MONTHLY_USD: "10", OPENROUTER_MAX_TOKENS: "100" }))
+      )
+      const schema = { type: "object", description: "x".repeat(3000) }
+      const messages = [{ role: "user" as const, content: "y".repeat(300) }]
+      yield* Effect.flatMap(LlmClient, (c) =>
+        Effect.zip(
+          c.generateCompletion({ messages }),
+          c.generateCompletion({ messages, responseFormat: { type: "json_schema", name: "s", schema } })
+        )).pipe(Effect.provide(layer))
+      const [plain, withSchema] = (yield* Ref.get(reserved)).map((usd) => BigDecimal.unsafeFromString(usd))
+      // 104 estimated prompt tokens and 100 completion tokens, then about 1,010 more tokens of schema at 0.15 USD per million.
+      expect(format(plain!)).toBe("0.0000756")
+      expect(BigDecimal.greaterThan(BigDecimal.subtract(withSchema!, plain!), BigDecimal.unsafeFromString("0.00015"))).toBe(true)
     }))
 
   it.effect("prices a response without usage.cost from the price table, or stores the cost as unknown", () =>
