@@ -74,7 +74,7 @@ export const layerEmbedded = Layer.unwrapScoped(Effect.gen(function*() {
     Effect.sync(() => mkdtempSync(Path.join(tmpdir(), "pglite-test-"))),
     (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
   )
-  return Layer.provideMerge(Migrations.layer, Database.embedded(Path.join(directory, "pglite")))
+  return Layer.provideMerge(Migrations.layer, Database.embedded(directory))
 }))
 
 /** The whole `Config` from these variables alone (nothing leaks in from the real environment). */
