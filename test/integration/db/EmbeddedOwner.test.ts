@@ -10,6 +10,7 @@ import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync,
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
+import { buildEntries } from "../../support/Build.js"
 import { makeEmulator } from "../../support/OpenRouterEmulator.js"
 import { startService } from "../../support/ServiceProcess.js"
 import { TEST_API_KEY } from "../../support/TestApp.js"
@@ -30,13 +31,13 @@ const tempDir = (label: string) =>
     (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
   )
 
-/** `node --import tsx src/X.ts ARGS` with exactly `env` (plus PATH and HOME), until it exits. */
-const run = (script: "src/cli.ts" | "src/main.ts", args: ReadonlyArray<string>, env: Record<string, string>) =>
+/** `node BUNDLE ARGS` with exactly `env` (plus PATH and HOME), until it exits. */
+const run = (bundle: string, args: ReadonlyArray<string>, env: Record<string, string>) =>
   Effect.async<Run>((resume) => {
     const child = execFile(
       process.execPath,
-      ["--import", "tsx", script, ...args],
-      { cwd: ROOT, env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "", ...env }, timeout: 90_000 },
+      ["--enable-source-maps", bundle, ...args],
+      { cwd: ROOT, env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "", ...env }, timeout: 240_000 },
       (error, stdout, stderr) => resume(Effect.succeed({ code: error === null ? 0 : child.exitCode, stdout, stderr }))
     )
   })
@@ -76,6 +77,7 @@ const tcpListeners = (pid: number): number => {
 const ledger = (port: number) =>
   Effect.all({ usage: getJson(port, "/v1/usage"), calls: getJson(port, "/v1/usage/calls?limit=500") }).pipe(
     Effect.map(({ calls, usage }) => ({
+      odd: (calls.body.calls as ReadonlyArray<{ requestId: string | null }>).filter((c) => c.requestId === null),
       rows: usage.body.total.calls as number,
       costUsd: usage.body.total.costUsd as string,
       ids: (calls.body.calls as ReadonlyArray<{ requestId: string }>).map((c) => c.requestId).sort()
@@ -87,6 +89,7 @@ describe("the embedded database under DATA_DIR has one owner", () => {
     "server and CLI on one DATA_DIR: every call has its row after a restart and a SIGKILL, a second server is refused in one line, nothing reachable over TCP or by other users",
     () =>
       Effect.gen(function*() {
+        const bundles = yield* buildEntries
         const emulator = yield* makeEmulator()
         const dataDir = yield* tempDir("shared")
         const inputs = yield* tempDir("inputs")
@@ -97,7 +100,7 @@ describe("the embedded database under DATA_DIR has one owner", () => {
           SUMMARY_CACHE_TTL_MS: "0",
           LOG_LEVEL: "warning"
         }
-        const first = yield* startService(env, { readyTimeout: "90 seconds" })
+        const first = yield* startService(env, { readyTimeout: "180 seconds", bundle: bundles.main })
 
         const files = (i: number) => {
           const change = freshChange()
@@ -105,7 +108,7 @@ describe("the embedded database under DATA_DIR has one owner", () => {
           writeFileSync(Path.join(inputs, `new-${i}.md`), change.after)
           return ["--before", Path.join(inputs, `old-${i}.md`), "--after", Path.join(inputs, `new-${i}.md`)]
         }
-        const cliRuns = Effect.forEach([0, 1, 2], (i) => run("src/cli.ts", files(i), env), { concurrency: 3 })
+        const cliRuns = Effect.forEach([0, 1, 2], (i) => run(bundles.cli, files(i), env), { concurrency: 3 })
         const serverRuns = Effect.forEach(
           Array.from({ length: 6 }),
           () => Effect.map(postJson(first.port, "/v1/summaries", freshChange()), (r) => r.status),
@@ -120,7 +123,7 @@ describe("the embedded database under DATA_DIR has one owner", () => {
         const socketDir = Path.join(dataDir, "socket")
         expect(statSync(socketDir).mode & 0o777).toBe(0o700)
         expect(statSync(Path.join(socketDir, ".s.PGSQL.5432")).mode & 0o777).toBe(0o600)
-        const second = yield* run("src/main.ts", [], { ...env, PORT: "0" })
+        const second = yield* run(bundles.main, [], { ...env, PORT: "0" })
         const secondLines = (second.stdout + second.stderr).trim().split("\n")
         expect(second.code).toBe(1)
         expect(secondLines).toEqual([
@@ -136,11 +139,11 @@ describe("the embedded database under DATA_DIR has one owner", () => {
           ids: upstream.map((c) => c.generationId!).sort()
         }
         const stopped = yield* first.stop()
-        const restarted = yield* startService(env, { readyTimeout: "90 seconds" })
+        const restarted = yield* startService(env, { readyTimeout: "180 seconds", bundle: bundles.main })
         const afterRestart = yield* ledger(restarted.port)
         yield* restarted.signal("SIGKILL")
         const killed = yield* restarted.exited
-        const third = yield* startService(env, { readyTimeout: "90 seconds" })
+        const third = yield* startService(env, { readyTimeout: "180 seconds", bundle: bundles.main })
         const afterKill = yield* ledger(third.port)
         const health = yield* getJson(third.port, "/health")
         console.log(
@@ -148,6 +151,7 @@ describe("the embedded database under DATA_DIR has one owner", () => {
             `after a restart ${afterRestart.rows} ledger rows (${expected.rows - afterRestart.rows} lost), after a SIGKILL ${afterKill.rows}; ` +
             `second server: exit ${second.code}, "${secondLines.join(" / ")}"`
         )
+        if (afterRestart.odd.length > 0) console.log(JSON.stringify(afterRestart.odd), JSON.stringify(emulator.calls.map((c) => [c.outcome, c.generationId, c.at])))
         expect(stopped.code).toBe(0)
         expect(killed.signal).toBe("SIGKILL")
         expect(health.status).toBe(200)
@@ -163,6 +167,6 @@ describe("the embedded database under DATA_DIR has one owner", () => {
         expect(open.map((f) => `${f.path} ${f.mode.toString(8)}`)).toEqual([])
         expect(modes(dataDir).filter((f) => f.directory).every((f) => f.mode === 0o700)).toBe(true)
       }),
-    { timeout: 480_000 }
+    { timeout: 900_000 }
   )
 })

@@ -105,6 +105,7 @@ describe("npm run summarize (src/cli.ts)", () => {
         const usage = textCall.usage!
         expect(text.stdout).toMatch(/^Summary: [0-9a-f]{8}\. /)
         expect(text.stdout).toContain("model: openai/gpt-4o-mini (OpenAI)")
+        expect(text.stdout).toMatch(/^attempts: 1, \d+ ms$/m)
         expect(text.stdout).toContain(
           `tokens: ${usage.prompt_tokens} prompt + ${usage.completion_tokens} completion = ${usage.total_tokens}; cost: $${usage.cost}`
         )
@@ -113,36 +114,57 @@ describe("npm run summarize (src/cli.ts)", () => {
         expect(rows.map((r) => r.request_id).sort()).toEqual([textCall.generationId, jsonCall.generationId].sort())
       }))
 
-    it.effect("fallback: exit 2, the reason and the raw diff printed, no upstream call", () =>
+    it.effect("fallback: exit 3, the reason and the raw diff printed, no upstream call", () =>
       Effect.gen(function*() {
         const emulator = yield* CliEmulator
         emulator.reset()
         const run = yield* cli(["--diff", fixtureFile(STACK, "diff.patch")], { AI_ENABLED: "false" })
-        expect(run.code, run.stderr).toBe(2)
+        expect(run.code, run.stderr).toBe(3)
         expect(run.stdout).toContain("ai_disabled")
         expect(run.stdout).toContain(fixture(STACK).patch)
         expect(emulator.completionCount()).toBe(0)
       }))
 
-    it.effect("bad usage: exit 1 with a message on stderr and no upstream call", () =>
+    it.effect("--help prints the usage (exit 0); no arguments print it to stderr (exit 2); it speaks of flags, not HTTP fields", () =>
+      Effect.gen(function*() {
+        const [help, none] = yield* Effect.all([cli(["--help"]), cli([])], { concurrency: 2 })
+        expect(help.code, help.stderr).toBe(0)
+        expect(help.stdout).toMatch(/^Usage: npm run summarize -- --before OLD --after NEW/)
+        for (const flag of ["--before FILE", "--after FILE", "--diff FILE", "--model ID", "--json", "-h, --help", "Exit codes:"]) {
+          expect(help.stdout).toContain(flag)
+        }
+        expect(none.code).toBe(2)
+        expect(none.stdout).toBe("")
+        expect(none.stderr.trim()).toBe(help.stdout.trim())
+        expect(help.stdout).not.toMatch(/`diff`/)
+      }))
+
+    it.effect("bad usage: one line naming the flag, exit 2, nothing on stdout and no upstream call", () =>
       Effect.gen(function*() {
         const emulator = yield* CliEmulator
         const dir = yield* Scratch
         emulator.reset()
         const notADiff = Path.join(dir, "not-a-diff.txt")
         writeFileSync(notADiff, "We changed our terms.\n")
-        // Each run costs seconds of CPU (loading effect), so two representative ones: the argument
-        // parser, and a diff refused once the services are up (the rest of validation is the HTTP
-        // endpoint's, tested there).
-        const cases: ReadonlyArray<readonly [ReadonlyArray<string>, RegExp]> = [
-          [["--before", fixtureFile(GOOGLE, "old.md"), "--frobnicate"], /--frobnicate[\s\S]*Usage:/],
-          [["--diff", notADiff], /diff: no hunk/]
+        const old = fixtureFile(GOOGLE, "old.md")
+        const missing = Path.join(dir, "missing.md")
+        const help = "; see npm run summarize -- --help"
+        const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
+          [["--before", old, "--frobnicate"], `Unknown option --frobnicate${help}`],
+          [["--before", old], `--before needs --after${help}`],
+          [["--diff", notADiff, "--after", old], `--diff cannot be combined with --before or --after${help}`],
+          [["--before"], `--before needs a value${help}`],
+          [["old.md", "new.md"], `Unexpected argument old.md: files are given with --before/--after or --diff${help}`],
+          [["--before", missing, "--after", old], `Cannot read the --before file ${missing}: no such file`],
+          [["--diff", notADiff], "--diff: no hunk"]
         ]
         const runs = yield* Effect.forEach(cases, ([args]) => cli(args), { concurrency: 2 })
         runs.forEach((run, i) => {
-          const [args, message] = cases[i]!
-          expect(run.code, `${args.join(" ")}: ${run.stderr}`).toBe(1)
-          expect(run.stderr, args.join(" ")).toMatch(message)
+          const [args, line] = cases[i]!
+          console.log(`[cli] ${args.join(" ")} -> exit ${run.code}: ${run.stderr.trim()}`)
+          expect(run.code, `${args.join(" ")}: ${run.stderr}`).toBe(2)
+          if (args[0] === "--diff" && args.length === 2) expect(run.stderr.trim()).toMatch(/^--diff: no hunk/)
+          else expect(run.stderr.trim(), args.join(" ")).toBe(line)
           expect(run.stdout, args.join(" ")).toBe("")
         })
         expect(emulator.completionCount()).toBe(0)
