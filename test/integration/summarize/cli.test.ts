@@ -8,6 +8,7 @@ import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import type { Emulator } from "../../support/OpenRouterEmulator.js"
 import { makeEmulator } from "../../support/OpenRouterEmulator.js"
+import { buildEntries } from "../../support/Build.js"
 import { TEST_API_KEY } from "../../support/TestApp.js"
 import { layerWith, TestDatabase } from "../../support/TestDatabase.js"
 import { fixture } from "../../unit/summarize/fixtures.js"
@@ -20,6 +21,8 @@ const STACK = "09-stack-overflow-privacy-policy"
 
 class CliEmulator extends Context.Tag("test/CliEmulator")<CliEmulator, Emulator>() {}
 class Scratch extends Context.Tag("test/Scratch")<Scratch, string>() {}
+/** dist/…/cli.js, what `npm run summarize` runs (starting it takes a fraction of tsx's compile). */
+class CliBundle extends Context.Tag("test/CliBundle")<CliBundle, string>() {}
 
 const scratchDir = Layer.scoped(
   Scratch,
@@ -35,12 +38,13 @@ interface Run {
   readonly stderr: string
 }
 
-/** `tsx src/cli.ts ARGS` with only the given environment (plus PATH and HOME), as a user runs it. */
+/** The built `cli.js ARGS` with only the given environment (plus PATH and HOME), as a user runs it. */
 const cli = (args: ReadonlyArray<string>, extraEnv: Record<string, string> = {}) =>
   Effect.gen(function*() {
     const db = yield* TestDatabase
     const emulator = yield* CliEmulator
     const dataDir = yield* Scratch
+    const bundle = yield* CliBundle
     const env = {
       PATH: process.env["PATH"] ?? "",
       HOME: process.env["HOME"] ?? "",
@@ -53,9 +57,9 @@ const cli = (args: ReadonlyArray<string>, extraEnv: Record<string, string> = {})
     }
     return yield* Effect.async<Run>((resume) => {
       const child = execFile(
-        Path.join(ROOT, "node_modules/.bin/tsx"),
-        ["src/cli.ts", ...args],
-        { cwd: ROOT, env, timeout: 90_000 },
+        process.execPath,
+        ["--enable-source-maps", bundle, ...args],
+        { cwd: ROOT, env, timeout: 150_000 },
         (error, stdout, stderr) => resume(Effect.succeed({ code: error === null ? 0 : child.exitCode, stdout, stderr }))
       )
     })
@@ -66,10 +70,15 @@ const ledger = Effect.flatMap(SqlClient.SqlClient, (sql) =>
     SELECT request_id, cost_usd::text AS cost_usd, purpose FROM llm_api_usage
   `.pipe(Effect.orDie))
 
-const env = Layer.mergeAll(layerWith("cli"), Layer.scoped(CliEmulator, makeEmulator()), scratchDir)
+const env = Layer.mergeAll(
+  layerWith("cli"),
+  Layer.scoped(CliEmulator, makeEmulator()),
+  scratchDir,
+  Layer.scoped(CliBundle, Effect.map(buildEntries, (b) => b.cli))
+)
 
 describe("npm run summarize (src/cli.ts)", () => {
-  layer(env, { excludeTestServices: true, timeout: "120 seconds" })("against the emulator and a test database", (it) => {
+  layer(env, { excludeTestServices: true, timeout: "300 seconds" })("against the emulator and a test database", (it) => {
     it.effect("summarized: exit 0 with the summary, model, tokens and exact cost; --json prints the Summary; both in the ledger", () =>
       Effect.gen(function*() {
         const emulator = yield* CliEmulator
@@ -112,7 +121,7 @@ describe("npm run summarize (src/cli.ts)", () => {
 
         const rows = yield* ledger
         expect(rows.map((r) => r.request_id).sort()).toEqual([textCall.generationId, jsonCall.generationId].sort())
-      }))
+      }), 300_000)
 
     it.effect("fallback: exit 3, the reason and the raw diff printed, no upstream call", () =>
       Effect.gen(function*() {
@@ -123,7 +132,7 @@ describe("npm run summarize (src/cli.ts)", () => {
         expect(run.stdout).toContain("ai_disabled")
         expect(run.stdout).toContain(fixture(STACK).patch)
         expect(emulator.completionCount()).toBe(0)
-      }))
+      }), 300_000)
 
     it.effect("--help prints the usage (exit 0); no arguments print it to stderr (exit 2); it speaks of flags, not HTTP fields", () =>
       Effect.gen(function*() {
@@ -137,7 +146,7 @@ describe("npm run summarize (src/cli.ts)", () => {
         expect(none.stdout).toBe("")
         expect(none.stderr.trim()).toBe(help.stdout.trim())
         expect(help.stdout).not.toMatch(/`diff`/)
-      }))
+      }), 300_000)
 
     it.effect("bad usage: one line naming the flag, exit 2, nothing on stdout and no upstream call", () =>
       Effect.gen(function*() {
@@ -168,6 +177,6 @@ describe("npm run summarize (src/cli.ts)", () => {
           expect(run.stdout, args.join(" ")).toBe("")
         })
         expect(emulator.completionCount()).toBe(0)
-      }))
+      }), 300_000)
   })
 })
