@@ -114,7 +114,7 @@ const acquire = (directory: string, role: Owner.Role) =>
     const busy = (owner: Owner.OwnerRecord) =>
       new DatabaseStartError({
         message: `DATA_DIR ${directory} is in use by ${describeOwner(owner)}; ` +
-          (role === "server"
+          (owner.role === "server" && role === "server"
             ? "stop that process first, or give this one another DATA_DIR or a DATABASE_URL"
             : "wait for it to finish, or give this one another DATA_DIR or a DATABASE_URL")
       })
