@@ -11,6 +11,7 @@ import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { buildEntries } from "../../support/Build.js"
+import * as PriceTable from "../../../src/usage/PriceTable.js"
 import { makeEmulator } from "../../support/OpenRouterEmulator.js"
 import { startService } from "../../support/ServiceProcess.js"
 import { TEST_API_KEY } from "../../support/TestApp.js"
@@ -169,4 +170,25 @@ describe("the embedded database under DATA_DIR has one owner", () => {
       }),
     { timeout: 900_000 }
   )
+
+  it.scopedLive("the CLI with no server running owns DATA_DIR for its run: its row is there for the server started afterwards, and nothing is left locked", () =>
+    Effect.gen(function*() {
+      const bundles = yield* buildEntries
+      const emulator = yield* makeEmulator()
+      const dataDir = yield* tempDir("cli-alone")
+      const inputs = yield* tempDir("inputs")
+      const env = { DATA_DIR: dataDir, OPENROUTER_BASE_URL: emulator.baseUrl, OPENROUTER_API_KEY: TEST_API_KEY, LOG_LEVEL: "warning" }
+      const change = freshChange()
+      writeFileSync(Path.join(inputs, "old.md"), change.before)
+      writeFileSync(Path.join(inputs, "new.md"), change.after)
+      const alone = yield* run(bundles.cli, ["--before", Path.join(inputs, "old.md"), "--after", Path.join(inputs, "new.md")], env)
+      expect(alone.code, alone.stderr).toBe(0)
+      // No owner.json: the CLI released DATA_DIR when it ended.
+      expect(readdirSync(dataDir).sort()).toEqual([Path.basename(PriceTable.fileFor(dataDir, emulator.baseUrl)), "pglite", "socket", "spool"].sort())
+
+      const server = yield* startService(env, { readyTimeout: "180 seconds", bundle: bundles.main })
+      const seen = yield* ledger(server.port)
+      expect(seen.rows).toBe(1)
+      expect(seen.ids).toEqual(emulator.calls.map((c) => c.generationId).sort())
+    }), { timeout: 600_000 })
 })
