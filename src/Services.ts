@@ -12,14 +12,20 @@ import { SummaryCache } from "./summarize/SummaryCache.js"
 import { Pricing } from "./usage/Pricing.js"
 import { UsageRepo } from "./usage/UsageRepo.js"
 
-/** Everything a summary needs, from the database up; the CLI runs on this. */
-export const SummaryServices = Layer.mergeAll(Summarizer.layer).pipe(
-  Layer.provideMerge(SummaryCache.layer),
-  Layer.provideMerge(LlmClient.layer),
-  Layer.provideMerge(Layer.mergeAll(OpenRouter, RateLimiter.layer, CircuitBreaker.layer, Pricing.layer, BudgetGuard.layer)),
-  Layer.provideMerge(UsageRepo.layer),
-  Layer.provideMerge(Database.layer)
-)
+const summaryServicesOn = <E, R>(database: Layer.Layer<Layer.Layer.Success<typeof Database.layer>, E, R>) =>
+  Layer.mergeAll(Summarizer.layer).pipe(
+    Layer.provideMerge(SummaryCache.layer),
+    Layer.provideMerge(LlmClient.layer),
+    Layer.provideMerge(Layer.mergeAll(OpenRouter, RateLimiter.layer, CircuitBreaker.layer, Pricing.layer, BudgetGuard.layer)),
+    Layer.provideMerge(UsageRepo.layer),
+    Layer.provideMerge(database)
+  )
+
+/** Everything a summary needs, from the database up, owning an embedded database. */
+export const SummaryServices = summaryServicesOn(Database.layer)
+
+/** The same for the CLI, which uses a running server's embedded database rather than opening it twice. */
+export const CliServices = summaryServicesOn(Database.cliLayer)
 
 /** The server's services: the above plus the cost monitor's scheduled fiber. */
 export const AppServices = Layer.mergeAll(CostMonitor.live, ChatGateway.layer).pipe(Layer.provideMerge(SummaryServices))

@@ -1,4 +1,5 @@
 import { BigDecimal, Data, Effect, Either, Option, Schema } from "effect"
+import { createHash } from "node:crypto"
 import * as fs from "node:fs/promises"
 import * as Path from "node:path"
 import type { PriceOverrides } from "../Config.js"
@@ -57,25 +58,45 @@ export const fromModels = (data: ReadonlyArray<unknown>): { readonly table: Pric
 export const fromOverrides = (overrides: PriceOverrides): PriceTable =>
   new Map(Object.entries(overrides).map(([id, p]) => [id, toPrice({ id, pricing: { ...p, input_cache_read: null } })]))
 
-/** Saved beside the data so a restart without network still prices. */
-export const save = (file: string, wire: ReadonlyArray<WireModel>) =>
+/**
+ * Where the table fetched from `baseUrl` is saved under `dataDir`: one file per base URL, so a
+ * service pointed elsewhere (a local server, another gateway) never prices with another's table.
+ */
+export const fileFor = (dataDir: string, baseUrl: string) =>
+  Path.join(dataDir, `pricing-${createHash("sha256").update(normalizeBase(baseUrl)).digest("hex").slice(0, 16)}.json`)
+
+const normalizeBase = (baseUrl: string) => baseUrl.replace(/\/+$/, "")
+
+const SavedTable = Schema.Struct({ baseUrl: Schema.String, data: Schema.Array(Schema.Unknown) })
+
+/**
+ * Saved beside the data so a restart without network still prices. Written to a file of this
+ * process and renamed over the old one, so a reader (another process) sees one whole table.
+ */
+export const save = (file: string, baseUrl: string, wire: ReadonlyArray<WireModel>) =>
   Effect.tryPromise({
     try: async () => {
-      await fs.mkdir(Path.dirname(file), { recursive: true })
+      await fs.mkdir(Path.dirname(file), { recursive: true, mode: 0o700 })
       const temporary = `${file}.${process.pid}.tmp`
-      await fs.writeFile(temporary, JSON.stringify({ savedAt: new Date().toISOString(), data: wire }))
+      const text = JSON.stringify({ baseUrl: normalizeBase(baseUrl), savedAt: new Date().toISOString(), data: wire })
+      await fs.writeFile(temporary, text, { mode: 0o600 })
       await fs.rename(temporary, file)
     },
     catch: (cause) => new PriceFileError({ message: `Could not save ${file}`, cause })
   })
 
-export const load = (file: string) =>
+/** The table saved for `baseUrl`; a file saved for another base URL fails to load. */
+export const load = (file: string, baseUrl: string) =>
   Effect.tryPromise({
     try: () => fs.readFile(file, "utf8"),
     catch: (cause) => new PriceFileError({ message: `Could not read ${file}`, cause })
   }).pipe(
-    Effect.flatMap(Schema.decodeUnknown(Schema.parseJson(ModelsResponse))),
-    Effect.map((body) => fromModels(body.data).table)
+    Effect.flatMap(Schema.decodeUnknown(Schema.parseJson(SavedTable))),
+    Effect.filterOrFail(
+      (saved) => saved.baseUrl === normalizeBase(baseUrl),
+      (saved) => new PriceFileError({ message: `${file} holds the prices of ${saved.baseUrl}`, cause: null })
+    ),
+    Effect.map((saved) => fromModels(saved.data).table)
   )
 
 /** Exact: prompt x prompt price + completion x completion price + request price, cached prompt tokens at the cache-read price. */

@@ -45,11 +45,12 @@ function make() {
   return Effect.gen(function*() {
     const config = yield* Config
     const client = yield* HttpClient.HttpClient
-    const file = Path.resolve(config.database.dataDir, "pricing.json")
+    const baseUrl = config.openrouter.baseUrl
+    const file = PriceTable.fileFor(Path.resolve(config.database.dataDir), baseUrl)
     const overrides = PriceTable.fromOverrides(config.pricing.overrides)
     const table = yield* Ref.make<PriceTable.PriceTable>(new Map())
 
-    const saved = yield* Effect.option(PriceTable.load(file))
+    const saved = yield* Effect.option(PriceTable.load(file, baseUrl))
     if (Option.isSome(saved)) {
       yield* Ref.set(table, saved.value)
       yield* Effect.logInfo("Loaded the saved price table").pipe(Effect.annotateLogs({ file, models: saved.value.size }))
@@ -68,7 +69,7 @@ function make() {
       if (fetched.size === 0) return yield* Effect.logWarning("Price list had no usable model; keeping the last good table")
       yield* Ref.set(table, fetched)
       yield* Effect.logInfo("Price table refreshed").pipe(Effect.annotateLogs("models", fetched.size))
-      yield* PriceTable.save(file, wire).pipe(
+      yield* PriceTable.save(file, baseUrl, wire).pipe(
         Effect.catchAll((e) => Effect.logWarning("Could not save the price table").pipe(Effect.annotateLogs("error", e.message)))
       )
     }).pipe(
@@ -81,13 +82,17 @@ function make() {
       )
     )
 
-    // Real time even under a TestClock, like every background loop here.
-    const realTime = Effect.withClock(Clock.make())
-    const first = yield* Effect.forkScoped(realTime(refresh))
-    yield* realTime(Effect.ignore(Effect.timeout(Fiber.join(first), firstFetchWait)))
-    yield* Effect.forkScoped(realTime(
-      Effect.forever(Effect.delay(refresh, Duration.millis(config.pricing.refreshMs)))
-    ))
+    // With the AI off no call is priced: nothing is fetched (no request leaves for OpenRouter).
+    const aiOn = config.llm.aiEnabled && Option.isSome(config.openrouter.apiKey)
+    if (aiOn) {
+      // Real time even under a TestClock, like every background loop here.
+      const realTime = Effect.withClock(Clock.make())
+      const first = yield* Effect.forkScoped(realTime(refresh))
+      yield* realTime(Effect.ignore(Effect.timeout(Fiber.join(first), firstFetchWait)))
+      yield* Effect.forkScoped(realTime(
+        Effect.forever(Effect.delay(refresh, Duration.millis(config.pricing.refreshMs)))
+      ))
+    }
 
     const priceOf = (model: string) =>
       Effect.map(Ref.get(table), (t) => Option.orElse(Option.fromNullable(overrides.get(model)), () => PriceTable.lookup(t, model)))

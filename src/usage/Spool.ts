@@ -6,11 +6,13 @@ import { type Columns, SpoolLine } from "./LedgerRow.js"
 export class SpoolError extends Data.TaggedError("SpoolError")<{ readonly message: string; readonly cause: unknown }> {}
 
 /**
- * Ledger rows the database could not take, in append-only JSON-lines files under one directory.
- * New rows go to `current.jsonl`; a replay first renames it to a numbered segment, so appends and
- * replays never touch the same file, and a segment is deleted only once all its rows are in the
- * database. A crash mid-append can leave a torn last line: it never decodes, and since `current` is
- * rotated at every start nothing is ever appended after it.
+ * Ledger rows the database could not take, in append-only JSON-lines files under one directory
+ * that several processes may share (the server and the CLI on one `DATA_DIR`). Each process
+ * appends to its own `current-PID.jsonl`; a replay first renames it to a numbered segment, so
+ * appends and replays never touch the same file. A replaying process claims a segment by renaming
+ * it to `replaying-PID-…` (a rename only one process can win) and deletes it once all its rows are
+ * in the database. Files left by a process that is gone are taken back into segments. A crash
+ * mid-append can leave a torn last line: it never decodes, and nothing is appended after it.
  */
 export interface Spool {
   /** Returns once the rows are on disk (fsync'd). */
@@ -54,27 +56,64 @@ const readRows = (file: string) =>
     return rows
   })
 
+const isRunning = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM"
+  }
+}
+
+const segmentName = /^segment-\d+(?:-\d+)+\.jsonl$/
+const orphanCurrent = /^current(?:-(\d+))?\.jsonl$/
+const claimedName = /^replaying-(\d+)-(segment-.+\.jsonl)$/
+
 export const make = (directory: string): Effect.Effect<Spool, SpoolError> =>
   Effect.gen(function*() {
-    const current = Path.join(directory, "current.jsonl")
+    const current = Path.join(directory, `current-${process.pid}.jsonl`)
     const lock = yield* Effect.makeSemaphore(1)
     let sequence = 0
+    /** Rows appended since the last rotation: what a finished replay leaves waiting. */
+    let sinceRotation = 0
 
-    yield* attempt(`Could not create ${directory}`, () => fs.mkdir(directory, { recursive: true }))
+    yield* attempt(`Could not create ${directory}`, async () => {
+      await fs.mkdir(directory, { recursive: true, mode: 0o700 })
+      await fs.chmod(directory, 0o700)
+    })
 
-    const segments = attempt(`Could not list ${directory}`, () => fs.readdir(directory)).pipe(
-      Effect.map((names) => names.filter((n) => /^segment-\d+-\d+\.jsonl$/.test(n)).sort().map((n) => Path.join(directory, n)))
-    )
+    const names = attempt(`Could not list ${directory}`, () => fs.readdir(directory))
+    const segments = Effect.map(names, (all) => all.filter((n) => segmentName.test(n)).sort().map((n) => Path.join(directory, n)))
+    const nextSegment = () =>
+      Path.join(directory, `segment-${String(Date.now()).padStart(15, "0")}-${process.pid}-${String(sequence++).padStart(6, "0")}.jsonl`)
 
-    const rotate = Effect.gen(function*() {
-      const size = yield* attempt(`Could not stat ${current}`, () => fs.stat(current).then((s) => s.size, () => 0))
-      if (size === 0) return
-      const name = `segment-${String(Date.now()).padStart(15, "0")}-${String(sequence++).padStart(6, "0")}.jsonl`
-      yield* attempt(`Could not rotate ${current}`, () => fs.rename(current, Path.join(directory, name)))
-      yield* syncDirectory(directory)
+    const rotateFile = (file: string) =>
+      Effect.gen(function*() {
+        const size = yield* attempt(`Could not stat ${file}`, () => fs.stat(file).then((s) => s.size, () => 0))
+        if (size === 0) return
+        yield* attempt(`Could not rotate ${file}`, () => fs.rename(file, nextSegment()))
+        yield* syncDirectory(directory)
+      })
+
+    const rotate = Effect.zipRight(rotateFile(current), Effect.sync(() => (sinceRotation = 0)))
+
+    /** What processes that are gone left behind: their current file, segments they were replaying. */
+    const adoptOrphans = Effect.gen(function*() {
+      for (const name of yield* names) {
+        const open = orphanCurrent.exec(name)
+        if (open !== null && Path.join(directory, name) !== current && (open[1] === undefined || !isRunning(Number(open[1])))) {
+          yield* rotateFile(Path.join(directory, name))
+        }
+        const claimed = claimedName.exec(name)
+        if (claimed !== null && !isRunning(Number(claimed[1]))) {
+          yield* attempt(`Could not recover ${name}`, () =>
+            fs.rename(Path.join(directory, name), Path.join(directory, claimed[2]!)).catch(() => undefined))
+        }
+      }
     })
 
     yield* rotate
+    yield* adoptOrphans
     const initial = yield* Effect.forEach(yield* segments, readRows)
     const depth = yield* Ref.make(initial.reduce((n, rows) => n + rows.length, 0))
 
@@ -83,7 +122,7 @@ export const make = (directory: string): Effect.Effect<Spool, SpoolError> =>
         const created = yield* attempt(`Could not stat ${current}`, () => fs.access(current).then(() => false, () => true))
         const text = rows.map((r) => JSON.stringify(r) + "\n").join("")
         yield* attempt(`Could not append to ${current}`, async () => {
-          const handle = await fs.open(current, "a")
+          const handle = await fs.open(current, "a", 0o600)
           try {
             await handle.write(text)
             await handle.sync()
@@ -95,20 +134,38 @@ export const make = (directory: string): Effect.Effect<Spool, SpoolError> =>
           Effect.tapError(() => Effect.ignore(rotate))
         )
         if (created) yield* syncDirectory(directory)
+        sinceRotation += rows.length
         yield* Ref.update(depth, (n) => n + rows.length)
       }))
+
+    /** Renames `file` to this process's claim on it; none when another process claimed it first. */
+    const claim = (file: string) =>
+      Effect.promise(() => {
+        const claimed = Path.join(directory, `replaying-${process.pid}-${Path.basename(file)}`)
+        return fs.rename(file, claimed).then(() => claimed, () => null)
+      })
 
     const replay = <E>(insert: (rows: ReadonlyArray<Columns>) => Effect.Effect<void, E>) =>
       Effect.gen(function*() {
         yield* lock.withPermits(1)(rotate)
+        yield* adoptOrphans
         let replayed = 0
         for (const file of yield* segments) {
-          const rows = yield* readRows(file)
-          for (let i = 0; i < rows.length; i += chunkSize) yield* insert(rows.slice(i, i + chunkSize))
-          yield* attempt(`Could not remove ${file}`, () => fs.unlink(file))
-          yield* Ref.update(depth, (n) => Math.max(0, n - rows.length))
-          replayed += rows.length
+          const claimed = yield* claim(file)
+          if (claimed === null) continue
+          yield* Effect.gen(function*() {
+            const rows = yield* readRows(claimed)
+            for (let i = 0; i < rows.length; i += chunkSize) yield* insert(rows.slice(i, i + chunkSize))
+            yield* attempt(`Could not remove ${claimed}`, () => fs.unlink(claimed))
+            yield* Ref.update(depth, (n) => Math.max(0, n - rows.length))
+            replayed += rows.length
+          }).pipe(
+            // Not in the database yet: back to a segment for the next replay, by this process or another.
+            Effect.onError(() => Effect.promise(() => fs.rename(claimed, file).catch(() => undefined)))
+          )
         }
+        // Every segment seen is in the database (replayed here or by another process).
+        yield* lock.withPermits(1)(Effect.suspend(() => Ref.set(depth, sinceRotation)))
         return replayed
       })
 

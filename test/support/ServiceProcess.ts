@@ -47,6 +47,8 @@ export interface StartOptions {
   readonly readyTimeout?: Duration.DurationInput
   /** A port to listen on; a free one otherwise. */
   readonly port?: number
+  /** A bundle of src/main.ts to run (see Build.ts) instead of the sources through tsx. */
+  readonly bundle?: string
 }
 
 /** A port that was free a moment ago (PORT=0 would work, but its choice could not be read back). */
@@ -82,7 +84,7 @@ export const startService = (env: Readonly<Record<string, string>>, options: Sta
 
     const child = yield* Effect.acquireRelease(
       Effect.sync(() => {
-        const proc: ChildProcess = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+        const proc: ChildProcess = spawn(process.execPath, options.bundle === undefined ? ["--import", "tsx", "src/main.ts"] : ["--enable-source-maps", options.bundle], {
           cwd: root,
           env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "", ...env, PORT: String(port) },
           stdio: ["ignore", "pipe", "pipe"]

@@ -1,3 +1,5 @@
+import { PGlite } from "@electric-sql/pglite"
+import { PGLiteSocketServer } from "@electric-sql/pglite-socket"
 import { PgClient } from "@effect/sql-pg"
 import { ConfigProvider, Context, Data, Effect, Layer, Redacted } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -7,9 +9,14 @@ import pg from "pg"
 import { Config } from "../../src/Config.js"
 import * as Database from "../../src/db/Database.js"
 import * as Migrations from "../../src/db/Migrations.js"
+import { forSharing } from "../../src/db/SharedSession.js"
 
-/** The server the database tests use: `DATABASE_URL` when set, else the local one CI provides. */
+/**
+ * The server the database tests use: `DATABASE_URL` when set (CI sets it). Without it each test
+ * database is an embedded PGlite of its own, so a fresh clone's `npm test` needs no PostgreSQL.
+ */
 export const serverUrl = process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/postgres"
+export const embeddedOnly = process.env["DATABASE_URL"] === undefined || process.env["DATABASE_URL"] === ""
 
 export class TestDatabaseError extends Data.TaggedError("TestDatabaseError")<{ readonly message: string; readonly cause: unknown }> {}
 
@@ -37,9 +44,38 @@ const admin = (statement: string) =>
 
 let counter = 0
 
+/**
+ * An empty embedded PGlite in a temporary directory, served on a loopback port for the test's own
+ * processes and proxies (a test-only server: the service's embedded database uses a private socket).
+ */
+const createEmbedded = Effect.acquireRelease(
+  Effect.tryPromise({
+    try: async () => {
+      const directory = mkdtempSync(Path.join(tmpdir(), "pglite-test-"))
+      const db = await PGlite.create(directory)
+      const server = new PGLiteSocketServer({ db: forSharing(db), host: "127.0.0.1", port: 0, maxConnections: 64 })
+      await server.start()
+      const port = Number(server.getServerConn().split(":").pop())
+      return { directory, db, server, port }
+    },
+    catch: (cause) => new TestDatabaseError({ message: "Could not start an embedded PGlite", cause })
+  }),
+  ({ db, directory, server }) =>
+    Effect.promise(async () => {
+      await server.stop()
+      await db.close()
+      rmSync(directory, { recursive: true, force: true })
+    })
+).pipe(Effect.map(({ port }) => ({
+  name: "postgres",
+  url: Redacted.make(`postgres://postgres@127.0.0.1:${port}/postgres`),
+  host: "127.0.0.1",
+  port
+})))
+
 /** Creates an empty database with a name unique to this process and file; drops it when the scope closes. */
 export const createDatabase = (label = "test") =>
-  Effect.acquireRelease(
+  embeddedOnly ? createEmbedded : Effect.acquireRelease(
     Effect.gen(function*() {
       const name = `t_${label.replace(/[^a-z0-9]/gi, "_").toLowerCase().slice(0, 30)}_${process.pid}_${Date.now().toString(36)}_${counter++}`
       yield* admin(`CREATE DATABASE "${name}"`)
@@ -74,7 +110,7 @@ export const layerEmbedded = Layer.unwrapScoped(Effect.gen(function*() {
     Effect.sync(() => mkdtempSync(Path.join(tmpdir(), "pglite-test-"))),
     (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
   )
-  return Layer.provideMerge(Migrations.layer, Database.embedded(Path.join(directory, "pglite")))
+  return Layer.provideMerge(Migrations.layer, Database.embedded(directory))
 }))
 
 /** The whole `Config` from these variables alone (nothing leaks in from the real environment). */

@@ -8,6 +8,7 @@ import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import type { Emulator } from "../../support/OpenRouterEmulator.js"
 import { makeEmulator } from "../../support/OpenRouterEmulator.js"
+import { buildEntries } from "../../support/Build.js"
 import { TEST_API_KEY } from "../../support/TestApp.js"
 import { layerWith, TestDatabase } from "../../support/TestDatabase.js"
 import { fixture } from "../../unit/summarize/fixtures.js"
@@ -20,6 +21,8 @@ const STACK = "09-stack-overflow-privacy-policy"
 
 class CliEmulator extends Context.Tag("test/CliEmulator")<CliEmulator, Emulator>() {}
 class Scratch extends Context.Tag("test/Scratch")<Scratch, string>() {}
+/** dist/…/cli.js, what `npm run summarize` runs (starting it takes a fraction of tsx's compile). */
+class CliBundle extends Context.Tag("test/CliBundle")<CliBundle, string>() {}
 
 const scratchDir = Layer.scoped(
   Scratch,
@@ -35,12 +38,13 @@ interface Run {
   readonly stderr: string
 }
 
-/** `tsx src/cli.ts ARGS` with only the given environment (plus PATH and HOME), as a user runs it. */
+/** The built `cli.js ARGS` with only the given environment (plus PATH and HOME), as a user runs it. */
 const cli = (args: ReadonlyArray<string>, extraEnv: Record<string, string> = {}) =>
   Effect.gen(function*() {
     const db = yield* TestDatabase
     const emulator = yield* CliEmulator
     const dataDir = yield* Scratch
+    const bundle = yield* CliBundle
     const env = {
       PATH: process.env["PATH"] ?? "",
       HOME: process.env["HOME"] ?? "",
@@ -53,9 +57,9 @@ const cli = (args: ReadonlyArray<string>, extraEnv: Record<string, string> = {})
     }
     return yield* Effect.async<Run>((resume) => {
       const child = execFile(
-        Path.join(ROOT, "node_modules/.bin/tsx"),
-        ["src/cli.ts", ...args],
-        { cwd: ROOT, env, timeout: 90_000 },
+        process.execPath,
+        ["--enable-source-maps", bundle, ...args],
+        { cwd: ROOT, env, timeout: 150_000 },
         (error, stdout, stderr) => resume(Effect.succeed({ code: error === null ? 0 : child.exitCode, stdout, stderr }))
       )
     })
@@ -66,10 +70,15 @@ const ledger = Effect.flatMap(SqlClient.SqlClient, (sql) =>
     SELECT request_id, cost_usd::text AS cost_usd, purpose FROM llm_api_usage
   `.pipe(Effect.orDie))
 
-const env = Layer.mergeAll(layerWith("cli"), Layer.scoped(CliEmulator, makeEmulator()), scratchDir)
+const env = Layer.mergeAll(
+  layerWith("cli"),
+  Layer.scoped(CliEmulator, makeEmulator()),
+  scratchDir,
+  Layer.scoped(CliBundle, Effect.map(buildEntries, (b) => b.cli))
+)
 
 describe("npm run summarize (src/cli.ts)", () => {
-  layer(env, { excludeTestServices: true, timeout: "120 seconds" })("against the emulator and a test database", (it) => {
+  layer(env, { excludeTestServices: true, timeout: "300 seconds" })("against the emulator and a test database", (it) => {
     it.effect("summarized: exit 0 with the summary, model, tokens and exact cost; --json prints the Summary; both in the ledger", () =>
       Effect.gen(function*() {
         const emulator = yield* CliEmulator
@@ -105,15 +114,16 @@ describe("npm run summarize (src/cli.ts)", () => {
         const usage = textCall.usage!
         expect(text.stdout).toMatch(/^Summary: [0-9a-f]{8}\. /)
         expect(text.stdout).toContain("model: openai/gpt-4o-mini (OpenAI)")
+        expect(text.stdout).toMatch(/^attempts: 1, \d+ ms$/m)
         expect(text.stdout).toContain(
           `tokens: ${usage.prompt_tokens} prompt + ${usage.completion_tokens} completion = ${usage.total_tokens}; cost: $${usage.cost}`
         )
 
         const rows = yield* ledger
         expect(rows.map((r) => r.request_id).sort()).toEqual([textCall.generationId, jsonCall.generationId].sort())
-      }))
+      }), 300_000)
 
-    it.effect("fallback: exit 2, the reason and the raw diff printed, no upstream call", () =>
+    it.effect("fallback: exit 3, the reason and the raw diff printed, no upstream call", () =>
       Effect.gen(function*() {
         const emulator = yield* CliEmulator
         emulator.reset()
@@ -122,30 +132,51 @@ describe("npm run summarize (src/cli.ts)", () => {
         expect(run.stdout).toContain("ai_disabled")
         expect(run.stdout).toContain(fixture(STACK).patch)
         expect(emulator.completionCount()).toBe(0)
-      }))
+      }), 300_000)
 
-    it.effect("bad usage: exit 1 with a message on stderr and no upstream call", () =>
+    it.effect("--help prints the usage (exit 0); no arguments print it to stderr (exit 1); it speaks of flags, not HTTP fields", () =>
+      Effect.gen(function*() {
+        const [help, none] = yield* Effect.all([cli(["--help"]), cli([])], { concurrency: 2 })
+        expect(help.code, help.stderr).toBe(0)
+        expect(help.stdout).toMatch(/^Usage: npm run summarize -- --before OLD --after NEW/)
+        for (const flag of ["--before FILE", "--after FILE", "--diff FILE", "--model ID", "--json", "-h, --help", "Exit codes:"]) {
+          expect(help.stdout).toContain(flag)
+        }
+        expect(none.code).toBe(1)
+        expect(none.stdout).toBe("")
+        expect(none.stderr.trim()).toBe(help.stdout.trim())
+        expect(help.stdout).not.toMatch(/`diff`/)
+      }), 300_000)
+
+    it.effect("bad usage: one line naming the flag, exit 1, nothing on stdout and no upstream call", () =>
       Effect.gen(function*() {
         const emulator = yield* CliEmulator
         const dir = yield* Scratch
         emulator.reset()
         const notADiff = Path.join(dir, "not-a-diff.txt")
         writeFileSync(notADiff, "We changed our terms.\n")
-        // Each run costs seconds of CPU (loading effect), so two representative ones: the argument
-        // parser, and a diff refused once the services are up (the rest of validation is the HTTP
-        // endpoint's, tested there).
-        const cases: ReadonlyArray<readonly [ReadonlyArray<string>, RegExp]> = [
-          [["--before", fixtureFile(GOOGLE, "old.md"), "--frobnicate"], /--frobnicate[\s\S]*Usage:/],
-          [["--diff", notADiff], /diff: no hunk/]
+        const old = fixtureFile(GOOGLE, "old.md")
+        const missing = Path.join(dir, "missing.md")
+        const help = "; see npm run summarize -- --help"
+        const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
+          [["--before", old, "--frobnicate"], `Unknown option --frobnicate${help}`],
+          [["--before", old], `--before needs --after${help}`],
+          [["--diff", notADiff, "--after", old], `--diff cannot be combined with --before or --after${help}`],
+          [["--before"], `--before needs a value${help}`],
+          [["old.md", "new.md"], `Unexpected argument old.md: files are given with --before/--after or --diff${help}`],
+          [["--before", missing, "--after", old], `Cannot read the --before file ${missing}: no such file`],
+          [["--diff", notADiff], "--diff: no hunk"]
         ]
         const runs = yield* Effect.forEach(cases, ([args]) => cli(args), { concurrency: 2 })
         runs.forEach((run, i) => {
-          const [args, message] = cases[i]!
+          const [args, line] = cases[i]!
+          console.log(`[cli] ${args.join(" ")} -> exit ${run.code}: ${run.stderr.trim()}`)
           expect(run.code, `${args.join(" ")}: ${run.stderr}`).toBe(1)
-          expect(run.stderr, args.join(" ")).toMatch(message)
+          if (args[0] === "--diff" && args.length === 2) expect(run.stderr.trim()).toMatch(/^--diff: no hunk/)
+          else expect(run.stderr.trim(), args.join(" ")).toBe(line)
           expect(run.stdout, args.join(" ")).toBe("")
         })
         expect(emulator.completionCount()).toBe(0)
-      }))
+      }), 300_000)
   })
 })

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import * as Money from "../../../src/domain/Money.js"
 import { Pricing } from "../../../src/usage/Pricing.js"
+import * as PriceTable from "../../../src/usage/PriceTable.js"
 import { makeEmulator } from "../../support/OpenRouterEmulator.js"
 import { configLayer } from "../../support/TestDatabase.js"
 
@@ -35,14 +36,14 @@ describe("Pricing", () => {
       expect(overridden).toEqual(Option.some("0.000095"))
       expect(unknown).toEqual(Option.none())
       expect(emulator.modelsCalls()).toBe(1)
-      expect(existsSync(Path.join(dataDir, "pricing.json"))).toBe(true)
+      expect(existsSync(PriceTable.fileFor(dataDir, emulator.baseUrl))).toBe(true)
     }))
 
   it.scoped("a restart without network still prices from the saved table, and a failed fetch does not stop the start", () =>
     Effect.gen(function*() {
       const emulator = yield* makeEmulator()
       const dataDir = mkdtempSync(Path.join(tmpdir(), "pricing-"))
-      const env = { OPENROUTER_BASE_URL: emulator.baseUrl, DATA_DIR: dataDir }
+      const env = { OPENROUTER_BASE_URL: emulator.baseUrl, OPENROUTER_API_KEY: "sk-or-v1-test", DATA_DIR: dataDir }
       yield* Effect.provide(costOf("openai/gpt-4o-mini"), pricingWith(env))
       emulator.modelsFault({ kind: "status", status: 503 })
       const afterOutage = yield* Effect.provide(costOf("openai/gpt-4o-mini"), pricingWith(env))
@@ -50,8 +51,44 @@ describe("Pricing", () => {
       expect(emulator.modelsCalls()).toBe(2)
       const nothingSaved = yield* Effect.provide(
         costOf("openai/gpt-4o-mini"),
-        pricingWith({ OPENROUTER_BASE_URL: "http://127.0.0.1:9/api/v1", DATA_DIR: mkdtempSync(Path.join(tmpdir(), "pricing-")) })
+        pricingWith({
+          OPENROUTER_BASE_URL: "http://127.0.0.1:9/api/v1",
+          OPENROUTER_API_KEY: "sk-or-v1-test",
+          DATA_DIR: mkdtempSync(Path.join(tmpdir(), "pricing-"))
+        })
       )
       expect(nothingSaved).toEqual(Option.none())
+    }))
+
+  it.scoped("with the AI off (no key, or AI_ENABLED=false) the price list is not fetched", () =>
+    Effect.gen(function*() {
+      const emulator = yield* makeEmulator()
+      const dataDir = mkdtempSync(Path.join(tmpdir(), "pricing-"))
+      yield* Effect.provide(costOf("openai/gpt-4o-mini"), pricingWith({ OPENROUTER_BASE_URL: emulator.baseUrl, DATA_DIR: dataDir }))
+      yield* Effect.provide(
+        costOf("openai/gpt-4o-mini"),
+        pricingWith({ OPENROUTER_BASE_URL: emulator.baseUrl, OPENROUTER_API_KEY: "sk-or-v1-test", AI_ENABLED: "false", DATA_DIR: dataDir })
+      )
+      expect(emulator.modelsCalls()).toBe(0)
+    }))
+
+  it.scoped("a table saved for one base URL is not used for another; each base URL gets its own file", () =>
+    Effect.gen(function*() {
+      const first = yield* makeEmulator()
+      const second = yield* makeEmulator({ prices: { "openai/gpt-4o-mini": { prompt: "0.000001", completion: "0.000001" } } })
+      const dataDir = mkdtempSync(Path.join(tmpdir(), "pricing-"))
+      const env = (baseUrl: string) => ({ OPENROUTER_BASE_URL: baseUrl, OPENROUTER_API_KEY: "sk-or-v1-test", DATA_DIR: dataDir })
+      yield* Effect.provide(costOf("openai/gpt-4o-mini"), pricingWith(env(first.baseUrl)))
+      second.modelsFault({ kind: "status", status: 503 })
+      const elsewhere = yield* Effect.provide(costOf("openai/gpt-4o-mini"), pricingWith(env(second.baseUrl)))
+      expect(elsewhere).toEqual(Option.none())
+
+      second.modelsFault(null)
+      const ownPrices = yield* Effect.provide(costOf("openai/gpt-4o-mini"), pricingWith(env(second.baseUrl)))
+      expect(ownPrices).toEqual(Option.some("0.000062"))
+      first.modelsFault({ kind: "status", status: 503 })
+      const backHome = yield* Effect.provide(costOf("openai/gpt-4o-mini"), pricingWith(env(first.baseUrl)))
+      expect(backHome).toEqual(Option.some("0.00002415"))
+      expect(PriceTable.fileFor(dataDir, first.baseUrl)).not.toBe(PriceTable.fileFor(dataDir, second.baseUrl))
     }))
 })
