@@ -13,6 +13,18 @@ const isPriceOverrides = (u: unknown): u is PriceOverrides =>
 
 const logLevels = ["all", "trace", "debug", "info", "warning", "error", "fatal", "none"] as const
 
+/** The spellings other tools use for the same levels. */
+const logLevelAliases = {
+  warn: "warning",
+  err: "error",
+  information: "info",
+  verbose: "debug",
+  critical: "fatal",
+  crit: "fatal",
+  off: "none",
+  silent: "none"
+} as const
+
 /** Every environment variable of DESIGN.md, with the parser that states its expected form. */
 const settings = {
   apiKey: S.optional("OPENROUTER_API_KEY", S.secret()),
@@ -64,8 +76,11 @@ const settings = {
   summaryInputBudgetTokens: S.withDefault("SUMMARY_INPUT_BUDGET_TOKENS", S.integer(256, 2_000_000), 12_000),
   summaryLargeChange: S.withDefault("SUMMARY_LARGE_CHANGE", S.oneOf("split", "truncate"), "split"),
   summaryCacheTtlMs: S.withDefault("SUMMARY_CACHE_TTL_MS", S.integer(0, 31_536_000_000), 604_800_000),
-  logLevel: S.withDefault("LOG_LEVEL", S.oneOf(...logLevels), "info"),
-  logFormat: S.withDefault("LOG_FORMAT", S.oneOf("json", "pretty"), "json")
+  logLevel: S.withDefault("LOG_LEVEL", S.oneOfSpelled(logLevels, logLevelAliases), "info"),
+  logFormat: S.withDefault("LOG_FORMAT", S.oneOfSpelled(["json", "pretty"], {}), "json"),
+  headersTimeoutMs: S.withDefault("HTTP_HEADERS_TIMEOUT_MS", S.integer(100, 600_000), 10_000),
+  requestTimeoutMs: S.withDefault("HTTP_REQUEST_TIMEOUT_MS", S.integer(100, 3_600_000), 30_000),
+  keepAliveTimeoutMs: S.withDefault("HTTP_KEEP_ALIVE_TIMEOUT_MS", S.integer(100, 600_000), 5_000)
 } as const
 
 type Settings = typeof settings
@@ -108,7 +123,10 @@ const shape = (v: Values) => ({
     port: v.port,
     apiToken: v.apiToken,
     maxInputBytes: v.maxInputBytes,
-    shutdownGraceMs: v.shutdownGraceMs
+    shutdownGraceMs: v.shutdownGraceMs,
+    headersTimeoutMs: v.headersTimeoutMs,
+    requestTimeoutMs: v.requestTimeoutMs,
+    keepAliveTimeoutMs: v.keepAliveTimeoutMs
   },
   budget: {
     alertDailyUsd: v.alertDailyUsd,
@@ -147,6 +165,9 @@ const crossChecks = (v: Values): ReadonlyArray<string> => [
     : []),
   ...(v.allowedModels.length > 0 && !v.allowedModels.includes(v.defaultModel)
     ? [`OPENROUTER_ALLOWED_MODELS: does not contain OPENROUTER_DEFAULT_MODEL "${v.defaultModel}": expected a list that includes it`]
+    : []),
+  ...(v.headersTimeoutMs > v.requestTimeoutMs
+    ? [`HTTP_HEADERS_TIMEOUT_MS: ${v.headersTimeoutMs} is longer than HTTP_REQUEST_TIMEOUT_MS (${v.requestTimeoutMs}): expected at most that`]
     : [])
 ]
 

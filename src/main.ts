@@ -1,15 +1,27 @@
 import { NodeRuntime } from "@effect/platform-node"
-import { Console, Effect, Layer } from "effect"
+import { Cause, Console, Effect, Layer } from "effect"
 import { Config, load } from "./Config.js"
+import { oneLine } from "./FailureMessage.js"
+import { ensurePortFree } from "./http/PortCheck.js"
 import { HttpLive } from "./http/Server.js"
 import { Logging } from "./Logging.js"
 import { AppServices } from "./Services.js"
 
-/** Configuration is decoded first, so a bad value stops the start with one message and exit code 1. */
+/**
+ * Configuration is decoded first, so a bad value stops the start with one message and exit code 1;
+ * then the port is checked, before the database is opened and migrated. Any failure is one log
+ * line saying what is wrong; its whole cause, stack included, only at LOG_LEVEL=debug.
+ */
 const main = Effect.gen(function*() {
-  const config = Layer.succeed(Config, yield* load)
-  return yield* Layer.launch(HttpLive.pipe(Layer.provide(AppServices), Layer.provide(config))).pipe(
-    Effect.tapErrorCause((cause) => Effect.logError("The service stopped on an error", cause)),
+  const settings = yield* load
+  const config = Layer.succeed(Config, settings)
+  return yield* ensurePortFree(settings.server.host, settings.server.port).pipe(
+    Effect.zipRight(Layer.launch(HttpLive.pipe(Layer.provide(AppServices), Layer.provide(config)))),
+    Effect.tapErrorCause((cause) =>
+      Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError(`The service stopped: ${oneLine(cause)}`).pipe(
+        Effect.zipRight(Effect.logDebug("The cause in full", cause))
+      )
+    ),
     Effect.provide(Logging.pipe(Layer.provide(config)))
   )
 }).pipe(Effect.catchTag("ConfigInvalid", (error) => Console.error(error.message).pipe(Effect.zipRight(Effect.fail(error)))))

@@ -1,12 +1,19 @@
 import { HttpApi, OpenApi } from "@effect/platform"
+import pkg from "../../package.json" with { type: "json" }
 import { SummariesApi } from "../summarize/SummariesApi.js"
 import { UsageApi } from "../usage/UsageApi.js"
 import { HealthApi } from "./HealthApi.js"
+import { IndexApi } from "./IndexApi.js"
+
+/** The service's version, as package.json says. */
+export const version: string = pkg.version
 
 export class Api extends HttpApi.make("policy-summarizer")
   .add(SummariesApi)
   .add(UsageApi)
   .add(HealthApi)
+  .add(IndexApi)
   .annotate(OpenApi.Title, "policy-summarizer")
+  .annotate(OpenApi.Version, version)
   .annotate(OpenApi.Description, "Plain-language summaries of policy changes, with an exact cost ledger.")
 {}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Option, Redacted } from "effect"
+import { ConfigProvider, Effect, LogLevel, Option, Redacted } from "effect"
 import { load } from "../../../src/Config.js"
 
 const withEnv = (env: Record<string, string>) =>
@@ -60,5 +60,33 @@ describe("Config", () => {
     Effect.gen(function*() {
       const config = yield* withEnv({ OPENROUTER_FALLBACK_MODELS: "anthropic/claude-3.5-sonnet, meta-llama/llama-3.1-8b-instruct" })
       expect(config.openrouter.allowedModels).toEqual(["openai/gpt-4o-mini", "anthropic/claude-3.5-sonnet", "meta-llama/llama-3.1-8b-instruct"])
+    }))
+
+  it.effect("LOG_LEVEL takes the spellings people use: warn, err, upper case", () =>
+    Effect.gen(function*() {
+      const cases: ReadonlyArray<readonly [string, LogLevel.LogLevel]> = [
+        ["warn", LogLevel.Warning],
+        ["WARN", LogLevel.Warning],
+        ["Warning", LogLevel.Warning],
+        ["err", LogLevel.Error],
+        ["ERROR", LogLevel.Error],
+        ["DEBUG", LogLevel.Debug],
+        ["Info", LogLevel.Info],
+        ["off", LogLevel.None]
+      ]
+      for (const [text, level] of cases) {
+        const config = yield* withEnv({ LOG_LEVEL: text })
+        expect(config.log.level, text).toEqual(level)
+      }
+      const error = yield* Effect.flip(withEnv({ LOG_LEVEL: "loud", LOG_FORMAT: "JSON" }))
+      expect(error.problems).toEqual([`LOG_LEVEL: got "loud": expected one of all, trace, debug, info, warning, error, fatal, none`])
+    }))
+
+  it.effect("the server's timeouts for slow clients have deliberate defaults and are checked", () =>
+    Effect.gen(function*() {
+      const config = yield* withEnv({})
+      expect(config.server).toMatchObject({ headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5_000 })
+      const error = yield* Effect.flip(withEnv({ HTTP_HEADERS_TIMEOUT_MS: "40000", HTTP_REQUEST_TIMEOUT_MS: "30000" }))
+      expect(error.problems[0]).toMatch(/^HTTP_HEADERS_TIMEOUT_MS: 40000 is longer than HTTP_REQUEST_TIMEOUT_MS/)
     }))
 })
