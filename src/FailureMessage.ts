@@ -8,6 +8,14 @@ const messageOf = (u: unknown): string | undefined => {
 
 const causeOf = (u: unknown): unknown => (typeof u === "object" && u !== null ? (u as { cause?: unknown }).cause : undefined)
 
+/** What to do, for the failures a start commonly meets, by tag. */
+const hints: Readonly<Record<string, string>> = {
+  SqlError: "check DATABASE_URL (host, port, user, password, database) and that the server is up",
+  MigrationError: "check that DATABASE_URL's user may create tables",
+  EmbeddedDatabaseError: "check that DATA_DIR exists and this user can write to it",
+  SpoolError: "check that this user can write to DATA_DIR"
+}
+
 /**
  * One line for an operator: the failure's own message, then what caused it, innermost last
  * (`PgClient: Failed to connect: password authentication failed for user "x"`), without stack.
@@ -22,5 +30,7 @@ export const oneLine = (cause: Cause.Cause<unknown>): string => {
     current = causeOf(current)
   }
   const tag = typeof failure === "object" && failure !== null ? (failure as { _tag?: unknown })._tag : undefined
-  return (parts.length > 0 ? parts.join(": ") : typeof tag === "string" ? tag : "unknown error").replace(/\s*\n\s*/g, " ")
+  const what = parts.length > 0 ? parts.join(": ") : typeof tag === "string" ? tag : "unknown error"
+  const hint = typeof tag === "string" ? hints[tag] : undefined
+  return (hint === undefined ? what : `${what}; ${hint}`).replace(/\s*\n\s*/g, " ")
 }

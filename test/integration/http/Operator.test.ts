@@ -12,7 +12,7 @@ import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import pg from "pg"
 import { makeEmulator } from "../../support/OpenRouterEmulator.js"
-import { startService } from "../../support/ServiceProcess.js"
+import { freePort, startService } from "../../support/ServiceProcess.js"
 import { createDatabase } from "../../support/TestDatabase.js"
 
 const root = fileURLToPath(new URL("../../../", import.meta.url))
@@ -96,6 +96,23 @@ describe("the service as an operator starts it", () => {
       expect(noStack(lines)).toEqual([])
       expect(lines.join("\n")).not.toMatch(/migrations applied/i)
       expect(yield* tableExists(Redacted.value(db.url), "llm_api_usage")).toBe(false)
+    }), 90_000)
+
+  it.scopedLive("an unreachable DATABASE_URL: one line saying so and to check DATABASE_URL, exit code 1, no stack", () =>
+    Effect.gen(function*() {
+      const closed = yield* freePort
+      const { code, lines } = yield* runToExit({
+        DATABASE_URL: `postgres://postgres:hunter2@127.0.0.1:${closed}/nowhere`,
+        DATA_DIR: yield* tempDir,
+        PORT: "0",
+        LOG_LEVEL: "warn"
+      })
+      expect(code).toBe(1)
+      const errors = lines.filter((l) => l.includes(`"ERROR"`)).map((l) => JSON.parse(l).message as string)
+      expect(errors).toHaveLength(1)
+      expect(errors[0]).toMatch(/ECONNREFUSED .*; check DATABASE_URL/)
+      expect(lines.join("\n")).not.toContain("hunter2")
+      expect(noStack(lines)).toEqual([])
     }), 90_000)
 
   it.scopedLive("a wrong or revoked key: the start says OpenRouter refused it and to check OPENROUTER_API_KEY; readiness says the AI is not ready", () =>
