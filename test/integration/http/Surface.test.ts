@@ -1,5 +1,5 @@
 import { describe, expect, layer } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Schedule } from "effect"
 import { request } from "node:http"
 import pkg from "../../../package.json" with { type: "json" }
 import { FallbackReason } from "../../../src/summarize/Summary.js"
@@ -228,18 +228,25 @@ describe("the HTTP surface", () => {
   })
 
   layer(appLayer(), liveBlock)("readiness after the database was reset", (it) => {
-    it.effect("a database dropped and recreated empty is noticed: the schema is migrated again and the ledger takes rows", () =>
+    it.effect("a database dropped and recreated empty is noticed: the schema is migrated again and the spooled rows reach the ledger without a restart", () =>
       Effect.gen(function*() {
         const app = yield* App
         expect((yield* summarize(app, { diff: smallDiff("We keep your data for 5 days.") })).body.status).toBe("summarized")
         yield* app.sql`DROP SCHEMA public CASCADE`.pipe(Effect.zipRight(app.sql`CREATE SCHEMA public`), Effect.orDie)
+        // Its row has no table to go to: it is spooled.
+        expect((yield* summarize(app, { diff: smallDiff("We keep your data for 6 days.") })).body.status).toBe("summarized")
         const reply = yield* call(`${app.url}/health/ready`)
         expect(reply.status).toBe(200)
         const report = JSON.parse(reply.text)
         expect(report).toMatchObject({ status: "ok", reason: "ok", database: { ok: true } })
         expect(report.database.detail).toMatch(/schema was missing/)
-        expect((yield* summarize(app, { diff: smallDiff("We keep your data for 6 days.") })).body.status).toBe("summarized")
-        expect(yield* ledgerCount(app)).toBe(1)
+        expect((yield* summarize(app, { diff: smallDiff("We keep your data for 7 days.") })).body.status).toBe("summarized")
+        const drained = Effect.gen(function*() {
+          const spoolDepth = JSON.parse((yield* call(`${app.url}/health/ready`)).text).spoolDepth
+          const rows = yield* ledgerCount(app).pipe(Effect.catchAllDefect(() => Effect.succeed(-1)))
+          return spoolDepth === 0 && rows === 2 ? Effect.void : yield* Effect.fail(`spool ${spoolDepth}, ledger ${rows}`)
+        })
+        yield* Effect.retry(drained, Schedule.spaced("200 millis").pipe(Schedule.upTo("15 seconds")))
       }))
   })
 })
