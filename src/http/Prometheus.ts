@@ -1,6 +1,6 @@
 import { Effect, Metric, MetricState, Option } from "effect"
 import type { MetricPair } from "effect"
-import { collectDefaultMetrics, Registry } from "prom-client"
+import type { Registry } from "prom-client"
 
 const escape = (value: string) => value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"')
 
@@ -42,20 +42,20 @@ const render = (pair: MetricPair.MetricPair.Untyped): { readonly type: string; r
   return { type: "untyped", lines: [] }
 }
 
-let processRegistry: Registry | undefined
+let processRegistry: Promise<Registry> | undefined
 
 /**
  * The process metrics every dashboard expects (`process_cpu_seconds_total`, `process_resident_memory_bytes`,
  * `nodejs_eventloop_lag_seconds`, `nodejs_heap_size_used_bytes`, ...), from prom-client in a registry of
- * their own, started on the first scrape.
+ * their own, loaded and started on the first scrape (so the CLI and the start never pay for it).
  */
-const processMetrics = Effect.suspend(() => {
-  if (processRegistry === undefined) {
-    processRegistry = new Registry()
-    collectDefaultMetrics({ register: processRegistry })
-  }
-  const registry = processRegistry
-  return Effect.promise(() => registry.metrics())
+const processMetrics = Effect.promise(() => {
+  processRegistry ??= import("prom-client").then(({ collectDefaultMetrics, Registry }) => {
+    const registry = new Registry()
+    collectDefaultMetrics({ register: registry })
+    return registry
+  })
+  return processRegistry.then((registry) => registry.metrics())
 })
 
 /** Every metric defined with effect's `Metric`, in Prometheus' text exposition format. */
