@@ -41,8 +41,9 @@ export const AuthorizationLive = Layer.effect(
 
 /**
  * The same check on `/v1/*` before anything reads the body, so a caller without the token cannot
- * make the server read (and hold) up to `MAX_INPUT_BYTES`. The connection is closed after the
- * 401, since the body that may still be coming is never read.
+ * make the server read (and hold) up to `MAX_INPUT_BYTES`. Whatever of the body still arrives
+ * after the 401 is discarded by Node as it comes (closing at once instead could reset the
+ * connection before the client has read the 401).
  */
 export const authorizeBeforeBody = (apiToken: Option.Option<Redacted.Redacted<string>>) =>
   Option.match(tokenCheck(apiToken), {
@@ -56,7 +57,7 @@ export const authorizeBeforeBody = (apiToken: Option.Option<Redacted.Redacted<st
           if (Option.exists(bearerOf(request.headers["authorization"]), check)) return yield* app
           return HttpServerResponse.unsafeJson(
             { _tag: unauthorized._tag, message: unauthorized.message },
-            { status: 401, headers: { connection: "close", "www-authenticate": "Bearer" } }
+            { status: 401, headers: { "www-authenticate": "Bearer" } }
           )
         }))
   })

@@ -84,6 +84,9 @@ describe("the HTTP surface", () => {
         }
         // With the token the server waits for the body it was promised.
         expect(yield* postPartially(app.url, 1_500_000, auth)).toBe("no answer")
+        // A whole large body sent at once with a wrong token still gets its 401, not a reset connection.
+        const whole = yield* postRaw(app.url, JSON.stringify({ diff: "y".repeat(1_500_000) }), { authorization: "Bearer wrong" })
+        expect(whole.status).toBe(401)
       }))
 
     it.effect("a wrong method on a known path gets 405 with Allow, not 415 or 404", () =>
