@@ -25,6 +25,18 @@ const budgetPairs = S.namedPairs(S.positiveDecimal, "name:amount pairs such as r
 
 const logLevels = ["all", "trace", "debug", "info", "warning", "error", "fatal", "none"] as const
 
+/** The spellings other tools use for the same levels. */
+const logLevelAliases = {
+  warn: "warning",
+  err: "error",
+  information: "info",
+  verbose: "debug",
+  critical: "fatal",
+  crit: "fatal",
+  off: "none",
+  silent: "none"
+} as const
+
 /** Every environment variable of DESIGN.md, with the parser that states its expected form. */
 const settings = {
   apiKey: S.optional("OPENROUTER_API_KEY", S.secret()),
@@ -80,8 +92,11 @@ const settings = {
   summaryLargeChange: S.withDefault("SUMMARY_LARGE_CHANGE", S.oneOf("split", "truncate"), "split"),
   summaryCacheTtlMs: S.withDefault("SUMMARY_CACHE_TTL_MS", S.integer(0, 31_536_000_000), 604_800_000),
   summaryFormat: S.withDefault("SUMMARY_FORMAT", S.oneOf("structured", "json", "text"), "structured"),
-  logLevel: S.withDefault("LOG_LEVEL", S.oneOf(...logLevels), "info"),
-  logFormat: S.withDefault("LOG_FORMAT", S.oneOf("json", "pretty"), "json")
+  logLevel: S.withDefault("LOG_LEVEL", S.oneOfSpelled(logLevels, logLevelAliases), "info"),
+  logFormat: S.withDefault("LOG_FORMAT", S.oneOfSpelled(["json", "pretty"], {}), "json"),
+  headersTimeoutMs: S.withDefault("HTTP_HEADERS_TIMEOUT_MS", S.integer(100, 600_000), 10_000),
+  requestTimeoutMs: S.withDefault("HTTP_REQUEST_TIMEOUT_MS", S.integer(100, 3_600_000), 30_000),
+  keepAliveTimeoutMs: S.withDefault("HTTP_KEEP_ALIVE_TIMEOUT_MS", S.integer(100, 600_000), 5_000)
 } as const
 
 type Settings = typeof settings
@@ -132,7 +147,10 @@ const shape = (v: Values, callers: ReadonlyArray<ApiCaller>) => ({
     /** Every accepted token with its caller's name; empty: no token is required (loopback only). */
     callers,
     maxInputBytes: v.maxInputBytes,
-    shutdownGraceMs: v.shutdownGraceMs
+    shutdownGraceMs: v.shutdownGraceMs,
+    headersTimeoutMs: v.headersTimeoutMs,
+    requestTimeoutMs: v.requestTimeoutMs,
+    keepAliveTimeoutMs: v.keepAliveTimeoutMs
   },
   budget: {
     alertDailyUsd: v.alertDailyUsd,
@@ -177,6 +195,9 @@ const crossChecks = (v: Values, callers: ReadonlyArray<ApiCaller>): ReadonlyArra
   ),
   ...(v.allowedModels.length > 0 && !v.allowedModels.includes(v.defaultModel)
     ? [`OPENROUTER_ALLOWED_MODELS: does not contain OPENROUTER_DEFAULT_MODEL "${v.defaultModel}": expected a list that includes it`]
+    : []),
+  ...(v.headersTimeoutMs > v.requestTimeoutMs
+    ? [`HTTP_HEADERS_TIMEOUT_MS: ${v.headersTimeoutMs} is longer than HTTP_REQUEST_TIMEOUT_MS (${v.requestTimeoutMs}): expected at most that`]
     : [])
 ]
 

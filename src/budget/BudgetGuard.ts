@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { BigDecimal, Clock, Context, Effect, Either, Layer, Metric, Option, Schema } from "effect"
+import { BigDecimal, Clock, Context, Effect, Either, Layer, Metric, Option, Ref, Schema } from "effect"
 import { Config } from "../Config.js"
 import { BudgetExceeded } from "../domain/LlmError.js"
 import { format } from "../domain/Money.js"
@@ -27,6 +27,28 @@ export interface BudgetStatus {
   readonly levelsAlerted: ReadonlyArray<string>
 }
 
+/** A hard limit as it stands now: what is spent, what is reserved in flight, and whether one more call fits. */
+export interface CapState {
+  readonly budget: BudgetPeriod
+  /** `2026-11` or `2026-11-29`. */
+  readonly period: string
+  readonly limitUsd: BigDecimal.BigDecimal
+  readonly spentUsd: BigDecimal.BigDecimal
+  readonly reservedUsd: BigDecimal.BigDecimal
+  /** Limit minus spent and reserved, never below 0. */
+  readonly remainingUsd: BigDecimal.BigDecimal
+  /** Whether a call costing the given worst case would be admitted now; none when that cost is unknown. */
+  readonly roomForOneMoreCall: Option.Option<boolean>
+  /** Calls this process refused under this limit in this period, and the worst case of the last one. */
+  readonly refusals: number
+  readonly lastRefusedUsd: Option.Option<string>
+}
+
+interface Refusals {
+  readonly count: number
+  readonly lastRequestedUsd: string
+}
+
 /** A replica that crashed between reserve and release must not hold budget forever. */
 const staleAfter = "10 minutes"
 
@@ -45,6 +67,8 @@ const make = Effect.gen(function*() {
   const usage = yield* UsageRepo
   const alerts = yield* AlertLedger
   const lock = yield* Effect.makeSemaphore(1)
+  // Per `budget/period` (`monthly/2026-11`): refusals in this process, so the first one of a period is loud.
+  const refusals = yield* Ref.make(new Map<string, Refusals>())
 
   const limitsOf = (entries: ReadonlyArray<readonly [BudgetPeriod, Option.Option<BigDecimal.BigDecimal>]>): ReadonlyArray<Limit> =>
     entries.flatMap(([b, limit]) => Option.isSome(limit) ? [{ budget: b, limitUsd: limit.value }] : [])
@@ -125,6 +149,33 @@ const make = Effect.gen(function*() {
     )
   }
 
+  /**
+   * The first refusal of a period is a WARN (the cap now stops calls until the period ends or the
+   * limit is raised); the ones after it are DEBUG, counted by `budget_exceeded_total`.
+   */
+  const logRefusal = (e: BudgetExceeded) =>
+    Effect.gen(function*() {
+      yield* Metric.increment(BudgetMetrics.exceeded)
+      const key = `${e.caller === undefined ? "" : `${e.caller}:`}${e.budget}/${periodOf(e.budget, new Date(yield* Clock.currentTimeMillis))}`
+      const seen = yield* Ref.modify(refusals, (map) => {
+        const before = map.get(key)
+        const next = new Map(map).set(key, { count: (before?.count ?? 0) + 1, lastRequestedUsd: e.requestedUsd })
+        return [before !== undefined, next] as const
+      })
+      const limit = e.caller === undefined ? `the hard ${e.budget} budget limit` : `the monthly budget of caller ${e.caller}`
+      const message = `Calls refused by ${limit}: ${e.committedUsd} of ${e.limitUsd} USD spent or reserved, ` +
+        `and the next call may cost up to ${e.requestedUsd} USD`
+      yield* (seen ? Effect.logDebug(`Call refused by ${limit}`) : Effect.logWarning(message)).pipe(
+        Effect.annotateLogs({
+          budget: e.budget,
+          limitUsd: e.limitUsd,
+          committedUsd: e.committedUsd,
+          requestedUsd: e.requestedUsd,
+          ...(e.caller === undefined ? {} : { caller: e.caller })
+        })
+      )
+    })
+
   const decide = (amount: BigDecimal.BigDecimal, caller: string | null) =>
     sql.withTransaction(Effect.gen(function*() {
       yield* sql`SELECT pg_advisory_xact_lock(hashtext('budget_reservations'))`
@@ -142,18 +193,7 @@ const make = Effect.gen(function*() {
       : lock.withPermits(1)(decide(amount, caller)).pipe(
         Effect.catchAll(unverifiable(amount, caller)),
         Effect.flatten,
-        Effect.tapError((e) =>
-          Metric.increment(BudgetMetrics.exceeded).pipe(
-            Effect.zipRight(Effect.logInfo(e.caller === undefined ? "Call refused by the hard budget limit" : "Call refused by the caller's monthly budget")),
-            Effect.annotateLogs({
-              budget: e.budget,
-              limitUsd: e.limitUsd,
-              committedUsd: e.committedUsd,
-              requestedUsd: e.requestedUsd,
-              ...(e.caller === undefined ? {} : { caller: e.caller })
-            })
-          )
-        )
+        Effect.tapError(logRefusal)
       )
 
   const release = (reservation: Reservation): Effect.Effect<void> =>
@@ -175,6 +215,35 @@ const make = Effect.gen(function*() {
           Effect.logWarning("Could not read the spend for the budget check", String(error)).pipe(Effect.as(Option.none()))
         )
       )
+
+  const capState = (worstCaseUsd: Option.Option<BigDecimal.BigDecimal>): Effect.Effect<ReadonlyArray<CapState>, UsageQueryError> =>
+    hard.length === 0
+      ? Effect.succeed([])
+      : Effect.gen(function*() {
+        const p = yield* position(null)
+        const refused = yield* Ref.get(refusals)
+        return hard.map(({ budget: b, limitUsd }): CapState => {
+          const period = periodOf(b, p.now)
+          const committed = BigDecimal.sum(p.spentOf(b), p.reservedUsd)
+          const remaining = BigDecimal.max(zero, BigDecimal.subtract(limitUsd, committed))
+          const r = refused.get(`${b}/${period}`)
+          return {
+            budget: b,
+            period,
+            limitUsd,
+            spentUsd: p.spentOf(b),
+            reservedUsd: p.reservedUsd,
+            remainingUsd: BigDecimal.normalize(remaining),
+            roomForOneMoreCall: Option.map(worstCaseUsd, (worst) =>
+              BigDecimal.lessThan(committed, limitUsd) && BigDecimal.lessThanOrEqualTo(BigDecimal.sum(committed, worst), limitUsd)),
+            refusals: r?.count ?? 0,
+            lastRefusedUsd: Option.fromNullable(r?.lastRequestedUsd)
+          }
+        })
+      }).pipe(Effect.catchTags({
+        SqlError: (e) => Effect.fail(new UsageQueryError({ cause: e })),
+        ParseError: (e) => Effect.fail(new UsageQueryError({ cause: e }))
+      }))
 
   const status: Effect.Effect<ReadonlyArray<BudgetStatus>, UsageQueryError> =
     !anyHard && watched.length === 0
@@ -220,7 +289,7 @@ const make = Effect.gen(function*() {
       Effect.annotateLogs("callers", [...callerLimits].map(([c, l]) => `${c}=${format(l)}`).join(","))
     )
   }
-  return { reserve, release, exhausted, status }
+  return { reserve, release, exhausted, status, capState }
 })
 
 /**
@@ -236,6 +305,8 @@ export class BudgetGuard extends Context.Tag("BudgetGuard")<BudgetGuard, {
   readonly exhausted: Effect.Effect<Option.Option<BudgetExceeded>>
   /** Every configured budget, alert and hard, in the current UTC day and month. */
   readonly status: Effect.Effect<ReadonlyArray<BudgetStatus>, UsageQueryError>
+  /** Each hard limit's state now, and whether a call of `worstCaseUsd` would fit (readiness shows it). */
+  readonly capState: (worstCaseUsd: Option.Option<BigDecimal.BigDecimal>) => Effect.Effect<ReadonlyArray<CapState>, UsageQueryError>
 }>() {
   /**
    * Reservations live in `budget_reservations`, decided one at a time under a transaction-scoped

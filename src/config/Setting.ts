@@ -74,6 +74,16 @@ export const list: Parse<ReadonlyArray<string>> = (s) =>
 export const oneOf = <const L extends string>(...values: ReadonlyArray<L>): Parse<L> => (s) =>
   values.includes(s as L) ? Either.right(s as L) : invalid(s, `one of ${values.join(", ")}`)
 
+/**
+ * One of `values`, case-insensitively, or one of the other spellings in `aliases` (such as `warn`
+ * for `warning`); the message lists the canonical values only.
+ */
+export const oneOfSpelled = <const L extends string>(values: ReadonlyArray<L>, aliases: Readonly<Record<string, L>>): Parse<L> => (s) => {
+  const t = s.toLowerCase()
+  const found = values.find((v) => v === t) ?? aliases[t]
+  return found !== undefined ? Either.right(found) : invalid(s, `one of ${values.join(", ")}`)
+}
+
 export const url = (protocols: ReadonlyArray<string>): Parse<string> => (s) => {
   const parsed = URL.canParse(s) ? new URL(s) : undefined
   return parsed !== undefined && protocols.includes(parsed.protocol)

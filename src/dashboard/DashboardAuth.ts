@@ -13,13 +13,17 @@ const sessionMs = 8 * 60 * 60 * 1000
 /**
  * The seam to the API's rules: with no token configured (only allowed on a loopback HOST) the
  * dashboard is open like the API; otherwise a login must present a token the API's bearer check
- * accepts. Callers with names (API_TOKENS) plug in here and in `sessionKey`.
+ * accepts (`API_TOKEN` or any of `API_TOKENS`).
  */
-export const isOpen = Effect.map(Config, ({ server }) => Option.isNone(server.apiToken))
+export const isOpen = Effect.map(Config, ({ server }) => server.callers.length === 0)
 
-/** Sessions are signed with a key derived from the token, so replicas agree and a new token ends old sessions. */
-const sessionKey = Effect.map(Config, ({ server }) =>
-  Option.map(server.apiToken, (token) => createHash("sha256").update("policy-summarizer dashboard session\0").update(Redacted.value(token)).digest()))
+/** Sessions are signed with a key derived from the tokens, so replicas agree and a new token ends old sessions. */
+const sessionKey = Effect.map(Config, ({ server }) => {
+  if (server.callers.length === 0) return Option.none<Buffer>()
+  const hash = createHash("sha256").update("policy-summarizer dashboard session\0")
+  for (const caller of server.callers) hash.update(caller.name).update("\0").update(Redacted.value(caller.token)).update("\0")
+  return Option.some(hash.digest())
+})
 
 const sign = (key: Buffer, payload: string) => createHmac("sha256", key).update(payload).digest("base64url")
 

@@ -20,6 +20,19 @@ const depthOf = (text: string): number => {
   return deepest
 }
 
+/** Why a text is not JSON, in V8's words ("Unexpected token 'N', ... is not valid JSON"), made printable and short. */
+const parseProblem = (text: string): string | undefined => {
+  if (text.trim() === "") return "the body is empty; expected a JSON object"
+  try {
+    JSON.parse(text)
+    return undefined
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error)
+    const printable = message.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
+    return printable.length > 200 ? `${printable.slice(0, 200)}...` : printable
+  }
+}
+
 const refuse = (status: number, body: Record<string, string>) => HttpServerResponse.unsafeJson(body, { status })
 
 /**
@@ -41,6 +54,9 @@ export const jsonBody = HttpMiddleware.make((app) =>
     if (text._tag === "Some" && depthOf(text.value) > maxDepth) {
       return refuse(400, { _tag: "BadRequest", field: "body", message: `The JSON body nests deeper than ${maxDepth} levels` })
     }
+    // The platform's own parse failure is an empty 400; the caller deserves to know what is wrong.
+    const problem = text._tag === "Some" ? parseProblem(text.value) : undefined
+    if (problem !== undefined) return refuse(400, { _tag: "BadRequest", field: "body", message: `The body is not valid JSON: ${problem}` })
     return yield* app
   })
 )

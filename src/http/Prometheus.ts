@@ -1,5 +1,6 @@
 import { Effect, Metric, MetricState, Option } from "effect"
 import type { MetricPair } from "effect"
+import type { Registry } from "prom-client"
 
 const escape = (value: string) => value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"')
 
@@ -41,8 +42,24 @@ const render = (pair: MetricPair.MetricPair.Untyped): { readonly type: string; r
   return { type: "untyped", lines: [] }
 }
 
+let processRegistry: Promise<Registry> | undefined
+
+/**
+ * The process metrics every dashboard expects (`process_cpu_seconds_total`, `process_resident_memory_bytes`,
+ * `nodejs_eventloop_lag_seconds`, `nodejs_heap_size_used_bytes`, ...), from prom-client in a registry of
+ * their own, loaded and started on the first scrape (so the CLI and the start never pay for it).
+ */
+const processMetrics = Effect.promise(() => {
+  processRegistry ??= import("prom-client").then(({ collectDefaultMetrics, Registry }) => {
+    const registry = new Registry()
+    collectDefaultMetrics({ register: registry })
+    return registry
+  })
+  return processRegistry.then((registry) => registry.metrics())
+})
+
 /** Every metric defined with effect's `Metric`, in Prometheus' text exposition format. */
-export const prometheusText: Effect.Effect<string> = Effect.map(Metric.snapshot, (pairs) => {
+const effectMetrics: Effect.Effect<string> = Effect.map(Metric.snapshot, (pairs) => {
   const families = new Map<string, { type: string; help: string; lines: Array<string> }>()
   for (const pair of pairs) {
     const { type, lines } = render(pair)
@@ -55,3 +72,9 @@ export const prometheusText: Effect.Effect<string> = Effect.map(Metric.snapshot,
     .map(([name, f]) => `# HELP ${name} ${escape(f.help)}\n# TYPE ${name} ${f.type}\n${f.lines.join("\n")}`)
     .join("\n") + "\n"
 })
+
+/** The service's own metrics, then the process metrics. */
+export const prometheusText: Effect.Effect<string> = Effect.map(
+  Effect.all([effectMetrics, processMetrics]),
+  ([own, process]) => `${own}${process.endsWith("\n") ? process : `${process}\n`}`
+)

@@ -1,28 +1,37 @@
-import { HttpApiBuilder, HttpApiSwagger, HttpServer } from "@effect/platform"
+import { HttpApiBuilder, HttpApiSwagger, type HttpApp, HttpServer } from "@effect/platform"
+import type { ServeError } from "@effect/platform/HttpServerError"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Context, Effect, Layer, Option } from "effect"
 import { createServer, type Server } from "node:http"
 import { Config } from "../Config.js"
+import { LlmClient } from "../llm/LlmClient.js"
 import { Api } from "./Api.js"
-import { AuthorizationLive } from "./Authorization.js"
+import { AuthorizationLive, authorizeBeforeBody } from "./Authorization.js"
 import { bodyLimit } from "./BodyLimit.js"
 import { jsonBody } from "./JsonBody.js"
 import { ChatHttp } from "../gateway/ChatHttp.js"
 import { DashboardHttp } from "../dashboard/DashboardHttp.js"
+import type { CannotListen, PortInUse } from "./PortCheck.js"
+import { listenError } from "./PortCheck.js"
 import { SummariesHttp } from "../summarize/SummariesHttp.js"
 import { UsageHttp } from "../usage/UsageHttp.js"
 import { HealthHttp } from "./HealthHttp.js"
+import { IndexHttp } from "./IndexHttp.js"
+import { methodCheck } from "./Methods.js"
 import { requestContext } from "./RequestContext.js"
 
 export const ApiLive = HttpApiBuilder.api(Api).pipe(
-  Layer.provide([SummariesHttp, UsageHttp, HealthHttp, ChatHttp]),
+  Layer.provide([SummariesHttp, UsageHttp, HealthHttp, ChatHttp, IndexHttp]),
   Layer.provide(AuthorizationLive)
 )
 
 /** Routes, docs, OpenAPI document and middleware, on whatever `HttpServer` is provided. */
 export const HttpAppLive = Layer.unwrapEffect(Effect.gen(function*() {
   const { server } = yield* Config
-  return HttpApiBuilder.serve((app) => requestContext(bodyLimit(server.maxInputBytes)(jsonBody(app)))).pipe(
+  // Outermost first: the request id, the method, the token (before any body byte is read), then the body's size and form.
+  const middleware = (app: HttpApp.Default) =>
+    requestContext(methodCheck(authorizeBeforeBody(server.callers)(bodyLimit(server.maxInputBytes)(jsonBody(app)))))
+  return HttpApiBuilder.serve(middleware).pipe(
     Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(DashboardHttp.pipe(Layer.provide(AuthorizationLive))),
@@ -30,25 +39,65 @@ export const HttpAppLive = Layer.unwrapEffect(Effect.gen(function*() {
   )
 }))
 
+/**
+ * The start line says where the service listens and whether the AI is on; with a key, that is
+ * only said once OpenRouter accepted it (`GET {base}/key`), so a wrong or revoked key is named at
+ * start rather than found later in fallbacks.
+ */
 const logStart = Effect.gen(function*() {
   const config = yield* Config
+  const llm = yield* LlmClient
   const address = yield* HttpServer.addressFormattedWith(Effect.succeed)
-  const ai = !config.llm.aiEnabled
-    ? "off (AI_ENABLED=false)"
-    : Option.isNone(config.openrouter.apiKey)
-    ? "off (no OPENROUTER_API_KEY: every summary is a fallback with reason no_api_key)"
-    : `on (${config.openrouter.defaultModel} via ${config.openrouter.baseUrl})`
-  yield* Effect.logInfo(`Listening on ${address}; AI ${ai}`)
+  if (!config.llm.aiEnabled) return yield* Effect.logInfo(`Listening on ${address}; AI off (AI_ENABLED=false)`)
+  if (Option.isNone(config.openrouter.apiKey)) {
+    return yield* Effect.logInfo(`Listening on ${address}; AI off (no OPENROUTER_API_KEY: every summary is a fallback with reason no_api_key)`)
+  }
+  const via = `${config.openrouter.defaultModel} via ${config.openrouter.baseUrl}`
+  const checked = yield* Effect.timeout(llm.upstreamHealth, "10 seconds").pipe(Effect.option)
+  if (Option.isNone(checked)) {
+    return yield* Effect.logWarning(`Listening on ${address}; AI on (${via}), but the key check at ${config.openrouter.baseUrl}/key did not answer within 10 s`)
+  }
+  const health = checked.value
+  if (health.ok) return yield* Effect.logInfo(`Listening on ${address}; AI on (${via})`)
+  const status = Option.match(health.status, { onNone: () => "", onSome: (s) => ` (${s})` })
+  if (health.reason === "key_rejected") {
+    return yield* Effect.logError(
+      `Listening on ${address}; AI not ready: OpenRouter refused the API key${status}; check OPENROUTER_API_KEY ` +
+        "(summaries fall back to the raw diff until it is fixed)"
+    )
+  }
+  yield* Effect.logWarning(
+    `Listening on ${address}; AI on (${via}), but the key check at ${config.openrouter.baseUrl}/key failed${status}; ` +
+      "summaries fall back while the upstream cannot be reached"
+  )
 })
 
 class NodeServer extends Context.Tag("NodeServer")<NodeServer, Server>() {}
 
-const NodeServerLive = Layer.sync(NodeServer, () => createServer())
+/**
+ * Node's defaults let a slow client hold a connection a long time (a minute for headers, five
+ * minutes for a body); these bound it: headers within `HTTP_HEADERS_TIMEOUT_MS`, the whole request
+ * within `HTTP_REQUEST_TIMEOUT_MS`, an idle keep-alive connection `HTTP_KEEP_ALIVE_TIMEOUT_MS`.
+ * Node checks the first two on an interval, made short here so they hold to about a second.
+ */
+const NodeServerLive = Layer.effect(NodeServer, Effect.map(Config, ({ server: settings }) =>
+  createServer({
+    headersTimeout: settings.headersTimeoutMs,
+    requestTimeout: settings.requestTimeoutMs,
+    keepAliveTimeout: settings.keepAliveTimeoutMs,
+    connectionsCheckingInterval: Math.min(1_000, settings.headersTimeoutMs)
+  })))
 
 const HttpServerLive = Layer.unwrapEffect(Effect.gen(function*() {
   const { server: settings } = yield* Config
   const server = yield* NodeServer
-  return NodeHttpServer.layer(() => server, { host: settings.host, port: settings.port })
+  return NodeHttpServer.layer(() => server, { host: settings.host, port: settings.port }).pipe(
+    // The port can be taken between the check at start and this listen.
+    Layer.catchAll((error) => {
+      const known = listenError(settings.host, settings.port, error.cause)
+      return Layer.fail<ServeError | PortInUse | CannotListen>(known ?? error)
+    })
+  )
 }))
 
 /**
@@ -76,7 +125,8 @@ const GracefulShutdown = Layer.scopedDiscard(Effect.gen(function*() {
 
 export const HttpLive = GracefulShutdown.pipe(
   Layer.provideMerge(HttpAppLive),
-  Layer.provideMerge(Layer.effectDiscard(logStart)),
+  // Forked, so a slow key check does not hold back serving.
+  Layer.provideMerge(Layer.scopedDiscard(Effect.forkScoped(logStart))),
   Layer.provide(HttpServerLive),
   Layer.provide(NodeServerLive)
 )

@@ -18,17 +18,23 @@ import { retryPolicy } from "./RetryPolicy.js"
 
 export interface UpstreamHealth {
   readonly ok: boolean
+  /** A fixed code, safe to show anyone: `key_rejected` is OpenRouter's 401 (or 403) to the key. */
+  readonly reason: "key_accepted" | "no_api_key" | "key_rejected" | "unreachable"
   readonly detail: string
   readonly key: Option.Option<KeyInfo>
+  /** The HTTP status of a failed check, when there was one. */
+  readonly status: Option.Option<number>
 }
 
 const upstreamCalls = taggedCounter(Metric.counter("llm_upstream_calls_total", { description: "Upstream attempts by result" }), "result")
 const retries = Metric.counter("llm_retries_total", { description: "Upstream attempts that were retries" })
-const tokens = Metric.counter("llm_tokens_total", { description: "Tokens reported by upstream" })
-const promptTokens = Metric.tagged(tokens, "kind", "prompt")
-const completionTokens = Metric.tagged(tokens, "kind", "completion")
-// Approximate, for dashboards: the ledger holds the exact decimal.
-const costUsd = Metric.counter("llm_cost_usd_total", { description: "Cost reported or priced, USD" })
+const tokens = taggedCounter(Metric.counter("llm_tokens_total", { description: "Tokens reported by upstream, by kind and model" }), "kind", "model")
+const costUsd = taggedCounter(
+  Metric.counter("llm_cost_usd_total", {
+    description: "Cost reported or priced, USD, by model; approximate (a float sum for dashboards): the exact decimal is in the ledger (GET /v1/usage)"
+  }),
+  "model"
+)
 
 const errorCode = (error: UpstreamError) => error.code ?? error._tag
 
@@ -164,9 +170,9 @@ export const make = Effect.gen(function*() {
         caller: call.caller
       }))
       yield* Metric.increment(upstreamCalls("success"))
-      yield* Metric.incrementBy(promptTokens, usage.promptTokens)
-      yield* Metric.incrementBy(completionTokens, usage.completionTokens)
-      if (Option.isSome(usage.costUsd)) yield* Metric.incrementBy(costUsd, BigDecimal.unsafeToNumber(usage.costUsd.value))
+      yield* Metric.incrementBy(tokens("prompt", answer.model), usage.promptTokens)
+      yield* Metric.incrementBy(tokens("completion", answer.model), usage.completionTokens)
+      if (Option.isSome(usage.costUsd)) yield* Metric.incrementBy(costUsd(answer.model), BigDecimal.unsafeToNumber(usage.costUsd.value))
       return usage
     })
 
@@ -291,10 +297,18 @@ export const make = Effect.gen(function*() {
 
   const upstreamHealth = yield* Effect.cachedWithTTL(
     Option.isNone(openrouter.apiKey)
-      ? Effect.succeed<UpstreamHealth>({ ok: false, detail: "no API key: AI is off", key: Option.none() })
+      ? Effect.succeed<UpstreamHealth>({ ok: false, reason: "no_api_key", detail: "no API key: AI is off", key: Option.none(), status: Option.none() })
       : provider.keyInfo.pipe(
-        Effect.map((key): UpstreamHealth => ({ ok: true, detail: "key accepted", key: Option.some(key) })),
-        Effect.catchAll((error) => Effect.succeed<UpstreamHealth>({ ok: false, detail: `${error._tag}: ${error.message}`, key: Option.none() }))
+        Effect.map((key): UpstreamHealth => ({ ok: true, reason: "key_accepted", detail: "key accepted", key: Option.some(key), status: Option.none() })),
+        Effect.catchAll((error) =>
+          Effect.succeed<UpstreamHealth>({
+            ok: false,
+            reason: error._tag === "UpstreamRejected" && (error.status === 401 || error.status === 403) ? "key_rejected" : "unreachable",
+            detail: `${error._tag}: ${error.message}`,
+            key: Option.none(),
+            status: Option.fromNullable(error.status)
+          })
+        )
       ),
     Duration.seconds(30)
   )

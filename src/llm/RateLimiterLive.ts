@@ -127,7 +127,7 @@ export const makeRateLimiter = (
         if (redis === undefined && waiting === 0 && pending === 0 && free && log.waitMs(now, rules) === 0) {
           log.record(now)
           inFlight++
-          Metrics.waitMs.unsafeUpdate(0, [])
+          Metrics.waitSeconds.unsafeUpdate(0, [])
           return "started"
         }
         // With Redis even a caller that may start at once passes through the dispatcher's queue.
@@ -149,7 +149,7 @@ export const makeRateLimiter = (
         const now = preciseMs(clock)
         pending--
         log.record(now)
-        Metrics.waitMs.unsafeUpdate(now - waiter.arrivedAt, [])
+        Metrics.waitSeconds.unsafeUpdate((now - waiter.arrivedAt) / 1000, [])
         const member = waiter.member
         return redis === undefined || member === undefined
           ? Effect.succeed(now)

@@ -4,10 +4,10 @@ export const queueDepth = Metric.gauge("llm_ratelimit_queue_depth", {
   description: "Upstream calls waiting for a rate-limit slot (not counting those in flight)"
 })
 
-export const waitMs = Metric.histogram(
-  "llm_ratelimit_wait_ms",
-  MetricBoundaries.exponential({ start: 1, factor: 2, count: 20 }),
-  "Time each upstream call waited for its rate-limit slot, in milliseconds"
+export const waitSeconds = Metric.histogram(
+  "llm_ratelimit_wait_seconds",
+  MetricBoundaries.exponential({ start: 0.001, factor: 2, count: 20 }),
+  "Time each upstream call waited for its rate-limit slot, in seconds"
 )
 
 export const pauses = Metric.counter("llm_ratelimit_pauses_total", {

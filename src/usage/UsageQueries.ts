@@ -29,9 +29,17 @@ const PageRow = Schema.extend(Row, Schema.Struct({ created_us: Schema.String }))
 /** `before` cursors: the microsecond timestamp and id of the last row of a page, opaque to clients. */
 export const encodeCursor = (createdUs: string, id: string) => Buffer.from(`${createdUs}|${id}`).toString("base64url")
 
+// The last microsecond of year 9999: any row's timestamp is below it, and PostgreSQL's bigint and timestamptz hold it.
+const latestUs = 253_402_300_799_999_999n
+
+const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/** Only what this endpoint could have issued: a cursor the database would reject is the caller's error, not an outage. */
 export const decodeCursor = (cursor: string): Option.Option<{ readonly createdUs: string; readonly id: string }> => {
-  const match = /^(\d{1,20})\|([0-9a-f-]{36})$/i.exec(Buffer.from(cursor, "base64url").toString())
-  return match ? Option.some({ createdUs: match[1]!, id: match[2]! }) : Option.none()
+  const match = /^(\d{1,20})\|(.{36})$/.exec(Buffer.from(cursor, "base64url").toString())
+  return match && BigInt(match[1]!) <= latestUs && uuid.test(match[2]!)
+    ? Option.some({ createdUs: match[1]!, id: match[2]! })
+    : Option.none()
 }
 
 const zero: UsageTotals = {

@@ -27,7 +27,8 @@ export const unlimitedBudget = Layer.succeed(BudgetGuard, BudgetGuard.of({
   reserve: (amountUsd) => Effect.succeed({ id: "none", amountUsd }),
   release: () => Effect.void,
   exhausted: Effect.succeed(Option.none()),
-  status: Effect.succeed([])
+  status: Effect.succeed([]),
+  capState: () => Effect.succeed([])
 }))
 
 const price = (prompt: string, completion: string): ModelPrice => ({

@@ -66,6 +66,8 @@ export interface EmulatorOptions {
   readonly streamChunkDelayMs?: number
   /** `/generation` answers 404 for this long after a generation is made, as OpenRouter's does (default 0). */
   readonly generationDelayMs?: number
+  /** A fault of `GET /key` from the start, before any test code can call `keyFault` (the service checks the key at start). */
+  readonly keyFault?: EndpointFault
 }
 
 /** Usage as sent on the wire; `cost` is the exact decimal text, null when the response omitted it. */
@@ -541,7 +543,7 @@ export const startEmulator = async (options: EmulatorOptions = {}): Promise<Emul
   let random: { readonly rate: number; readonly faults: ReadonlyArray<Fault>; readonly next: () => number } | null =
     null
   let modelsFault: EndpointFault | null = null
-  let keyFault: EndpointFault | null = null
+  let keyFault: EndpointFault | null = options.keyFault ?? null
   let injected = 0
   let modelsCalls = 0
   let keyCalls = 0

@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { afterAll, describe, expect, layer } from "@effect/vitest"
-import { BigDecimal, Context, Effect, Layer, Option } from "effect"
+import { BigDecimal, Context, Effect, Layer, Logger, LogLevel, Option } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
@@ -175,6 +175,52 @@ layer(layerWith("budget_guard"), { excludeTestServices: true })("BudgetGuard", (
         Effect.provide(BudgetGuard.layer),
         Effect.provide(ledgerWith({ COST_ALERT_DAILY_USD: "2", COST_ALERT_MONTHLY_USD: "5", COST_HARD_LIMIT_MONTHLY_USD: "10" }))
       ))
+  })
+
+  describe("what the cap tells an operator", () => {
+    it.scoped("the cap's state is truthful: spent, reserved, and no room for one more worst-case call while calls are refused", () =>
+      Effect.gen(function*() {
+        yield* resetTables
+        const guard = yield* BudgetGuard
+        const repo = yield* UsageRepo
+        yield* repo.record(ledgerRow("0.90"))
+        const reservation = yield* guard.reserve(dec("0.04"))
+        // 0.94 committed of 1: a call of up to 0.05 fits, one of up to 0.10 does not.
+        const [cap] = yield* guard.capState(Option.some(dec("0.10")))
+        expect({ ...cap, limitUsd: format(cap!.limitUsd), spentUsd: format(cap!.spentUsd), reservedUsd: format(cap!.reservedUsd), remainingUsd: format(cap!.remainingUsd) })
+          .toMatchObject({ budget: "monthly", limitUsd: "1", spentUsd: "0.9", reservedUsd: "0.04", remainingUsd: "0.06", roomForOneMoreCall: Option.some(false), refusals: 0 })
+        expect((yield* guard.capState(Option.some(dec("0.05"))))[0]!.roomForOneMoreCall).toEqual(Option.some(true))
+        // The old check said "within budget" here, while every call of the worst case is refused.
+        expect(Option.isNone(yield* guard.exhausted)).toBe(true)
+        yield* Effect.flip(guard.reserve(dec("0.10")))
+        yield* Effect.flip(guard.reserve(dec("0.10")))
+        yield* guard.release(reservation)
+        const [after] = yield* guard.capState(Option.none())
+        expect(after).toMatchObject({ refusals: 2, lastRefusedUsd: Option.some("0.1"), roomForOneMoreCall: Option.none() })
+      }).pipe(Effect.provide(BudgetGuard.layer), Effect.provide(ledgerWith({ COST_HARD_LIMIT_MONTHLY_USD: "1" }))))
+
+    it.scoped("the first refusal of a period is logged at WARN with the figures, later ones at DEBUG", () =>
+      Effect.gen(function*() {
+        yield* resetTables
+        const guard = yield* BudgetGuard
+        const repo = yield* UsageRepo
+        yield* repo.record(ledgerRow("0.95"))
+        const logs: Array<{ level: string; message: string }> = []
+        const capture = Logger.make(({ logLevel, message }) => {
+          logs.push({ level: logLevel.label, message: String(Array.isArray(message) ? message[0] : message) })
+        })
+        const refuse = Effect.flip(guard.reserve(dec("0.10"))).pipe(
+          Effect.provide(Logger.replace(Logger.defaultLogger, capture)),
+          Logger.withMinimumLogLevel(LogLevel.All)
+        )
+        yield* refuse
+        yield* refuse
+        yield* refuse
+        const refusals = logs.filter((l) => /refused by the hard/.test(l.message))
+        expect(refusals.map((l) => l.level)).toEqual(["WARN", "DEBUG", "DEBUG"])
+        expect(refusals[0]!.message).toContain("0.95 of 1 USD")
+        expect(refusals[0]!.message).toContain("up to 0.1 USD")
+      }).pipe(Effect.provide(BudgetGuard.layer), Effect.provide(ledgerWith({ COST_HARD_LIMIT_MONTHLY_USD: "1" }))))
   })
 
   describe("without a hard limit", () => {

@@ -68,6 +68,28 @@ describe("the hard monthly cap, end to end", () => {
         expect(answer.body).toMatchObject({ status: "fallback", fallbackReason: "budget_exceeded", attempts: 0 })
         expect(app.emulator.completionCount()).toBe(before)
       }))
+
+    it.effect("while calls are refused, readiness says so: spent, reserved, and no room for one more worst-case call", () =>
+      Effect.gen(function*() {
+        const app = yield* App
+        const reply = yield* Effect.promise(() => app.get("/health/ready").then(async (r) => ({ status: r.status, body: await r.json() as any })))
+        // 10 calls spent 0.016 of 0.0168: under the cap, yet no room for a call of up to 0.0016.
+        expect(reply.status).toBe(200)
+        expect(reply.body).toMatchObject({ status: "ok", ai: "not_ready", budget: { ok: false } })
+        // The key check comes first in the reason; on a loaded machine it can time out.
+        if (reply.body.upstream.ok) expect(reply.body.reason).toBe("budget_no_room")
+        expect(reply.body.budget.detail).toMatch(/no room for one more call/)
+        expect(reply.body.budget.caps).toEqual([expect.objectContaining({
+          budget: "monthly",
+          limitUsd: format(CAP),
+          spentUsd: "0.016",
+          reservedUsd: "0",
+          remainingUsd: "0.0008",
+          worstCaseCallUsd: format(WORST_CASE),
+          roomForOneMoreCall: false
+        })])
+        expect(reply.body.budget.caps[0].refusals).toBeGreaterThanOrEqual(40)
+      }))
   })
 
   // Requests keep arriving while the admitted calls finish: a finished call's cost must count, as

@@ -46,6 +46,9 @@ const Server = HttpApiBuilder.serve().pipe(
   Layer.provideMerge(Config)
 )
 
+/** A cursor as `/v1/usage/calls` encodes them, around any text. */
+const cursor = (text: string) => Buffer.from(text).toString("base64url")
+
 const get = (path: string, token: string | null = "secret-token") =>
   Effect.gen(function*() {
     const client = yield* HttpClient.HttpClient
@@ -130,7 +133,12 @@ describe("usage HTTP", () => {
           ["/v1/usage/calls?before=bogus", "before"],
           ["/v1/usage?format=xml", "format"],
           ["/v1/usage/calls?format=xlsx", "format"],
-          ["/v1/usage/calls?status=failed", "status"]
+          ["/v1/usage/calls?status=failed", "status"],
+          // Well-formed but out of range: a timestamp past bigint, past any date, and an id that is no UUID.
+          [`/v1/usage/calls?before=${cursor(`${"9".repeat(20)}|${crypto.randomUUID()}`)}`, "before"],
+          [`/v1/usage/calls?before=${cursor(`9223372036854775808|${crypto.randomUUID()}`)}`, "before"],
+          [`/v1/usage/calls?before=${cursor(`1733140000000000|${"-".repeat(36)}`)}`, "before"],
+          [`/v1/usage/calls?before=${cursor(`1733140000000000|${"g".repeat(8)}-0000-0000-0000-000000000000`)}`, "before"]
         ] as const
         for (const [path, field] of cases) {
           const response = yield* get(path)

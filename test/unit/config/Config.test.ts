@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { BigDecimal, ConfigProvider, Effect, Option, Redacted } from "effect"
+import { BigDecimal, ConfigProvider, Effect, LogLevel, Option, Redacted } from "effect"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
@@ -113,5 +113,33 @@ describe("Config", () => {
       expect(config.server.callers.map((c) => c.name)).toEqual(["reports"])
       const error = yield* Effect.flip(withEnv({ HOST: "0.0.0.0" }))
       expect(error.problems[0]).toContain("API_TOKEN: required when HOST is not a loopback address")
+    }))
+
+  it.effect("LOG_LEVEL takes the spellings people use: warn, err, upper case", () =>
+    Effect.gen(function*() {
+      const cases: ReadonlyArray<readonly [string, LogLevel.LogLevel]> = [
+        ["warn", LogLevel.Warning],
+        ["WARN", LogLevel.Warning],
+        ["Warning", LogLevel.Warning],
+        ["err", LogLevel.Error],
+        ["ERROR", LogLevel.Error],
+        ["DEBUG", LogLevel.Debug],
+        ["Info", LogLevel.Info],
+        ["off", LogLevel.None]
+      ]
+      for (const [text, level] of cases) {
+        const config = yield* withEnv({ LOG_LEVEL: text })
+        expect(config.log.level, text).toEqual(level)
+      }
+      const error = yield* Effect.flip(withEnv({ LOG_LEVEL: "loud", LOG_FORMAT: "JSON" }))
+      expect(error.problems).toEqual([`LOG_LEVEL: got "loud": expected one of all, trace, debug, info, warning, error, fatal, none`])
+    }))
+
+  it.effect("the server's timeouts for slow clients have deliberate defaults and are checked", () =>
+    Effect.gen(function*() {
+      const config = yield* withEnv({})
+      expect(config.server).toMatchObject({ headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5_000 })
+      const error = yield* Effect.flip(withEnv({ HTTP_HEADERS_TIMEOUT_MS: "40000", HTTP_REQUEST_TIMEOUT_MS: "30000" }))
+      expect(error.problems[0]).toMatch(/^HTTP_HEADERS_TIMEOUT_MS: 40000 is longer than HTTP_REQUEST_TIMEOUT_MS/)
     }))
 })

@@ -197,7 +197,8 @@ describe("LlmClient", () => {
         reserve: (amountUsd) => Effect.as(Ref.update(reserved, (all) => [...all, format(amountUsd)]), { id: "r", amountUsd }),
         release: () => Effect.void,
         exhausted: Effect.succeed(Option.none()),
-        status: Effect.succeed([])
+        status: Effect.succeed([]),
+        capState: () => Effect.succeed([])
       }))
       const provider = yield* scripted([])
       const ledger = yield* memoryLedger

@@ -1,0 +1,18 @@
+import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
+import { Schema } from "effect"
+
+export const Index = Schema.Struct({
+  service: Schema.String,
+  version: Schema.String,
+  docs: Schema.String,
+  openapi: Schema.String,
+  endpoints: Schema.Array(Schema.String)
+})
+
+export class IndexApi extends HttpApiGroup.make("index")
+  .add(
+    HttpApiEndpoint.get("index", "/")
+      .addSuccess(Index)
+      .annotate(OpenApi.Summary, "Where to start: the API reference and the OpenAPI document")
+  )
+{}

@@ -1,0 +1,14 @@
+import { HttpApiBuilder } from "@effect/platform"
+import { Effect } from "effect"
+import { Api, version } from "./Api.js"
+import { routes } from "./Methods.js"
+
+export const IndexHttp = HttpApiBuilder.group(Api, "index", (handlers) =>
+  handlers.handle("index", () =>
+    Effect.succeed({
+      service: "policy-summarizer",
+      version,
+      docs: "/docs",
+      openapi: "/openapi.json",
+      endpoints: routes.flatMap((r) => r.methods.map((m) => `${m} ${r.path}`))
+    })))
