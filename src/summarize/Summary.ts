@@ -12,6 +12,7 @@ export const FallbackReason = Schema.Literal(
 )
 export type FallbackReason = typeof FallbackReason.Type
 
+/** What this request spent upstream (zero for an answer from the cache). */
 export const SummaryUsage = Schema.Struct({
   promptTokens: Schema.Int,
   completionTokens: Schema.Int,
@@ -26,11 +27,15 @@ export const Summary = Schema.Struct({
   summary: Schema.NullOr(Schema.String),
   rawDiff: Schema.String,
   fallbackReason: Schema.NullOr(FallbackReason),
+  /** One safe sentence on why, for a fallback (e.g. a rejected key against a rejected request); null otherwise. */
+  fallbackDetail: Schema.NullOr(Schema.String),
   model: Schema.NullOr(Schema.String),
   provider: Schema.NullOr(Schema.String),
   requestId: Schema.NullOr(Schema.String),
   usage: Schema.NullOr(SummaryUsage),
+  /** From the summary cache: `usage` and `attempts` are then what this request spent, zero. */
   cached: Schema.Boolean,
+  /** Upstream calls made for this request: every part of a split change and every retry. */
   attempts: Schema.Int,
   latencyMs: Schema.Int
 })
