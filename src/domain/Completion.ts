@@ -15,6 +15,8 @@ export interface CompletionRequest {
   readonly fallbackModels?: ReadonlyArray<string>
   /** Why the call is made (`summary`, `summary-part`, ...); stored on its ledger row. */
   readonly purpose?: string
+  /** Whose call this is (a request, a caller): the rate limiter takes owners in turn. */
+  readonly owner?: string
 }
 
 /** A prompt alone is the common case; it becomes one user message. */

@@ -156,7 +156,7 @@ export const make = Effect.gen(function*() {
    * (a caller that went away); once upstream has answered, the row is written whatever happens,
    * and the budget reservation is released only after that.
    */
-  const attemptOnce = (request: ProviderRequest, purpose: string | null, counter: Ref.Ref<number>) =>
+  const attemptOnce = (request: ProviderRequest, purpose: string | null, owner: string | undefined, counter: Ref.Ref<number>) =>
     circuit.guard(Effect.gen(function*() {
       const reservation = yield* reserve(request)
       return yield* Effect.uninterruptibleMask((restore) =>
@@ -168,7 +168,8 @@ export const make = Effect.gen(function*() {
           const exit = yield* restore(limiter.withPermit(
             Effect.exit(provider.complete(request)).pipe(
               Effect.onInterrupt(() => Effect.flatMap(elapsed, (ms) => recordFailure(request, purpose, attempt, ms, "interrupted")))
-            )
+            ),
+            owner
           ))
           const latencyMs = yield* elapsed
           if (Exit.isSuccess(exit)) {
@@ -201,7 +202,7 @@ export const make = Effect.gen(function*() {
         ? Effect.fail(new AiDisabled({ reason: "no_api_key" }))
         : Effect.void
       const outcome = yield* Effect.either(guard.pipe(
-        Effect.zipRight(Effect.retry(attemptOnce(resolved, purpose, counter), schedule))
+        Effect.zipRight(Effect.retry(attemptOnce(resolved, purpose, request.owner, counter), schedule))
       ))
       const latencyMs = (yield* Clock.currentTimeMillis) - startedAt
       const attempts = yield* Ref.get(counter)

@@ -109,9 +109,11 @@ const make = Effect.gen(function*() {
       }
 
       const attempts = yield* Ref.make(0)
+      // Every call of this summary shares one owner, so a many-part summary takes turns with others.
+      const owner = crypto.randomUUID()
       const call = (messages: ReadonlyArray<ChatMessage>, purpose: string) =>
         Effect.flatMap(
-          llm.generateCompletionResult({ messages, model, temperature, maxTokens, purpose }),
+          llm.generateCompletionResult({ messages, model, temperature, maxTokens, purpose, owner }),
           (result) => Effect.zipRight(Ref.update(attempts, (n) => n + result.attempts), result.status === "success" ? Effect.succeed(result) : Effect.fail(result.error))
         )
       const prompt = { ...(document ? { document } : {}), ...(language ? { language } : {}) }
