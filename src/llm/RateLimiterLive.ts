@@ -43,6 +43,9 @@ type Ticket = "started" | Waiter | RateLimitQueueFull
 export const guardMs = (windowMs: number) => Math.min(5, windowMs * 0.005)
 const guarded = (rule: WindowRule): WindowRule => ({ requests: rule.requests, windowMs: rule.windowMs + guardMs(rule.windowMs) })
 
+/** How long a call is taken to last for the queue-full estimate until one has finished. */
+const assumedCallMs = 1_000
+
 /** While Redis is unreachable, how often a reconnected client is tried again. */
 const redisRetryMs = 1_000
 
@@ -144,7 +147,10 @@ export const makeRateLimiter = (
         : log.estimateMs(now, position, localRules())
       const afterPause = Math.max(0, pausedUntil - now) +
         Math.max(...localRules().map((r) => Math.floor((position - 1) / r.requests) * r.windowMs))
-      const lanes = Math.ceil((waiting + 1 + inFlight) / maxConcurrency) * averageCallMs
+      // Before any call has finished its length is unknown: assumed, rather than taken as zero
+      // (which answered a full queue's first refusals with "retry in 1 s" whatever its length).
+      const callMs = averageCallMs > 0 ? averageCallMs : assumedCallMs
+      const lanes = Math.ceil((waiting + 1 + inFlight) / maxConcurrency) * callMs
       return Math.max(1, Math.ceil(Math.max(window, afterPause, lanes)))
     }
 

@@ -73,3 +73,26 @@ describe("RateLimiter fairness (issue 10 §3, virtual time)", () => {
       expect(starts.map((s) => s.owner).join("")).toBe("aaaa" + "ab".repeat(4) + "a".repeat(8))
     }).pipe(Effect.provide(tenPerSecond)))
 })
+
+describe("RateLimiter queue-full estimate (issue 10 §7)", () => {
+  it.effect("before any call has finished, a refusal estimates the drain from an assumed 1 s a call, not 1 ms", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimiter
+      const admitted = yield* Effect.fork(
+        Effect.forEach(range(4), () => limiter.withPermit(Effect.sleep(900)), { concurrency: "unbounded", discard: true })
+      )
+      yield* settle
+      expect(yield* limiter.stats).toMatchObject({ queueDepth: 3, inFlight: 1 })
+      const refused = yield* Effect.flip(limiter.withPermit(Effect.void))
+      // One lane: the call in flight, the 3 queued, then this one: 5 calls of 1 s.
+      expect(refused).toMatchObject({ _tag: "RateLimitQueueFull", retryAfterMs: 5_000 })
+      yield* advance(4_000)
+      yield* Fiber.join(admitted)
+      // Once calls have finished, their measured length counts instead (900 ms each).
+      const again = yield* Effect.fork(Effect.forEach(range(4), () => limiter.withPermit(Effect.sleep(900)), { concurrency: "unbounded", discard: true }))
+      yield* settle
+      expect(yield* Effect.flip(limiter.withPermit(Effect.void))).toMatchObject({ retryAfterMs: 4_500 })
+      yield* advance(4_000)
+      yield* Fiber.join(again)
+    }).pipe(Effect.provide(limiterLayer({ LLM_RATE_LIMIT_REQUESTS: "1000", LLM_MAX_CONCURRENCY: "1", LLM_QUEUE_MAX: "3" }))))
+})

@@ -44,4 +44,29 @@ describe("fair queueing through POST /v1/summaries (issue 10 §3)", () => {
         expect(answer.body.attempts).toBeGreaterThanOrEqual(6)
       }), { timeout: 90_000 })
   })
+
+  layer(
+    appLayer({ env: { LLM_QUEUE_MAX: "3", LLM_MAX_CONCURRENCY: "1", SUMMARY_CACHE_TTL_MS: "0" }, emulator: { latencyMs: 800 } }),
+    liveBlock
+  )("a full queue (issue 10 §7)", (it) => {
+    it.effect("the 429's Retry-After is the limiter's estimate of the drain, not 1 s", () =>
+      Effect.gen(function*() {
+        const app = yield* App
+        const answers = yield* Effect.forEach(
+          Array.from({ length: 8 }, (_, n) => n),
+          (n) => summarize(app, { diff: smallDiff(`We keep your data for ${n} years.`) }),
+          { concurrency: "unbounded" }
+        )
+        const limited = answers.filter((a) => a.status === 429)
+        const admitted = answers.filter((a) => a.status === 200)
+        expect(admitted).toHaveLength(4)
+        expect(limited).toHaveLength(4)
+        // 1 call in flight and 3 queued on one lane at 0.8 s each: about 3.2 s before a place frees.
+        for (const answer of limited) {
+          const seconds = Number(answer.headers.get("retry-after"))
+          expect(seconds).toBeGreaterThanOrEqual(3)
+          expect(answer.body.retryAfterSeconds).toBe(seconds)
+        }
+      }))
+  })
 })
