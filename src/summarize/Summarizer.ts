@@ -128,7 +128,8 @@ const make = Effect.gen(function*() {
           const partials = yield* Effect.forEach(
             parts,
             (part, i) => call(buildMessages({ ...prompt, changeText: part.text, part: { index: i + 1, total: parts.length } }), "summary-part"),
-            { concurrency: 2 }
+            // As many at once as there are lanes: the limiter's turns keep other requests from waiting behind them.
+            { concurrency: config.rateLimit.maxConcurrency }
           )
           const combined = yield* call(buildCombineMessages({ ...prompt, partSummaries: partials.map((p) => p.text) }), "summary-combine")
           return [...partials, combined]
