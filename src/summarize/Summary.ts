@@ -27,16 +27,21 @@ export const Summary = Schema.Struct({
   summary: Schema.NullOr(Schema.String),
   rawDiff: Schema.String,
   fallbackReason: Schema.NullOr(FallbackReason),
-  /** One safe sentence on why, for a fallback (e.g. a rejected key against a rejected request); null otherwise. */
-  fallbackDetail: Schema.NullOr(Schema.String),
+  fallbackDetail: Schema.NullOr(Schema.String).annotations({
+    description: "For a fallback, one short sentence on why, written by the service (never upstream text), e.g. \"OpenRouter rejected the API key (401): check OPENROUTER_API_KEY\" against \"OpenRouter rejected the request as invalid (400)\"; null otherwise."
+  }),
   model: Schema.NullOr(Schema.String),
   provider: Schema.NullOr(Schema.String),
   requestId: Schema.NullOr(Schema.String),
-  usage: Schema.NullOr(SummaryUsage),
-  /** From the summary cache: `usage` and `attempts` are then what this request spent, zero. */
-  cached: Schema.Boolean,
-  /** Upstream calls made for this request: every part of a split change and every retry. */
-  attempts: Schema.Int,
+  usage: Schema.NullOr(SummaryUsage).annotations({
+    description: "Tokens and cost this request spent upstream, over every call behind it; all zeros for a cached answer; null when no model answered."
+  }),
+  cached: Schema.Boolean.annotations({
+    description: "The answer was paid for by an earlier request: nothing was spent for this one (attempts 0, usage zero); the original cost is in the ledger once."
+  }),
+  attempts: Schema.Int.annotations({
+    description: "Upstream calls made for this request: retries included, and every part and the combining call of a change split into parts."
+  }),
   latencyMs: Schema.Int
 })
 export type Summary = typeof Summary.Type

@@ -50,3 +50,18 @@ describe("truthful numbers on a summary", () => {
       }))
   })
 })
+
+describe("the contract shows the fields", () => {
+  layer(appLayer(), liveBlock)("/openapi.json", (it) => {
+    it.effect("describes fallbackDetail, attempts and cached on the summary", () =>
+      Effect.gen(function*() {
+        const app = yield* App
+        const spec = JSON.parse(yield* Effect.promise(() => app.get("/openapi.json").then((r) => r.text())))
+        const text = JSON.stringify(spec)
+        expect(text).toContain("fallbackDetail")
+        expect(text).toContain("OpenRouter rejected the API key (401)")
+        expect(text).toContain("Upstream calls made for this request")
+        expect(text).toContain("nothing was spent for this one")
+      }))
+  })
+})
