@@ -124,3 +124,15 @@ describe("An upstream answer larger than the cap is cut off (issue 10 §5)", () 
       }))
   })
 })
+
+describe("OPENROUTER_APP_TITLE (issue 10 §7)", () => {
+  layer(appLayer({ env: { OPENROUTER_APP_TITLE: "Café Politique" } }), liveBlock)("a Latin-1 title", (it) => {
+    it.effect("is sent as X-Title and the call succeeds", () =>
+      Effect.gen(function*() {
+        const app = yield* App
+        const answer = yield* summarize(app, freshChange())
+        expect(answer.body).toMatchObject({ status: "summarized" })
+        expect(app.emulator.calls[0]!.headers["x-title"]).toBe("Café Politique")
+      }))
+  })
+})
