@@ -94,7 +94,9 @@ describe("upstream limits under load (issue 10 §3, §4, §5)", () => {
       const db = yield* freshDatabase("fairness")
       const service = yield* startService(serviceEnv(emulator, db.url, yield* tempDir("fairness"), {
         LOG_LEVEL: "warning",
-        LLM_RATE_LIMIT_REQUESTS: "10",
+        // Slow enough that the time a request spends being read and prepared (long on a busy machine)
+        // lets few calls start meanwhile; those are counted "ahead" of it too.
+        LLM_RATE_LIMIT_REQUESTS: "4",
         LLM_RATE_LIMIT_WINDOW_MS: "1000",
         SUMMARY_INPUT_BUDGET_TOKENS: "256"
       }), { readyTimeout: "120 seconds" })
@@ -127,16 +129,18 @@ describe("upstream limits under load (issue 10 §3, §4, §5)", () => {
 
       const sorted = waits.map((w) => w.ms).sort((a, b) => a - b)
       yield* report(
-        `fairness: ${hogs} many-part summaries kept going at 10 calls/s; ${probes} one-line summaries beside them: ` +
+        `fairness: ${hogs} many-part summaries kept going at 4 calls/s; ${probes} one-line summaries beside them: ` +
           `upstream calls started before each after it was sent ${waits.map((w) => w.ahead).join(",")}; latency median ${sorted[sorted.length >> 1]} ms, max ${sorted.at(-1)} ms; ` +
           `${tally(waits.map((w) => w.outcome))}; many-part answers ${tally(hogAnswers)}`
       )
+      // Round-robin: one turn for each many-part summary waiting, plus the calls granted while the request
+      // was read and prepared. First in, first out: every part they have queued (up to 8 each, 24 here).
       for (const w of waits) {
         expect(w.outcome).toBe("200 summarized")
-        // Round-robin: one turn for each many-part summary waiting, plus the calls already granted while the
-        // request was read (2 at most at 10 a second). First in, first out: every part they have queued (up to 8 each).
-        expect(w.ahead).toBeLessThanOrEqual(hogs + 2)
+        expect(w.ahead).toBeLessThanOrEqual(hogs + 3)
       }
+      const aheads = waits.map((w) => w.ahead).sort((a, b) => a - b)
+      expect(aheads[aheads.length >> 1]).toBeLessThanOrEqual(hogs)
     }))
 
   it.scopedLive("upstream errors that quote the key, under load: every fallback says why in a safe sentence, the key is in no answer and no log line", () =>
