@@ -9,7 +9,8 @@ const minSecretLength = 4
 
 // Whatever secret an upstream echoes, even one this process does not know (another key, a proxy's token).
 const patterns: ReadonlyArray<readonly [RegExp, string]> = [
-  [/\b(Bearer|Basic)\s+[^\s"',;}\]]+/gi, `$1 ${REDACTED}`],
+  // Header spelling and a token-like value, so prose such as "basic information" stays as it is.
+  [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{6,}/g, `$1 ${REDACTED}`],
   [/\bsk-[A-Za-z0-9_-]{16,}/g, REDACTED]
 ]
 

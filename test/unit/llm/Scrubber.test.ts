@@ -32,6 +32,7 @@ describe("Scrubber", () => {
     expect(scrub(`Invalid credentials: Bearer sk-or-v1-abc, "Basic dXNlcjpwYXNz"`)).toBe(`Invalid credentials: Bearer ${REDACTED}, "Basic ${REDACTED}"`)
     expect(scrub("key sk-or-v1-0123456789abcdef0123 unknown")).toBe(`key ${REDACTED} unknown`)
     expect(scrub("No endpoints found for openai/gpt-4o-mini.")).toBe("No endpoints found for openai/gpt-4o-mini.")
+    expect(scrub("We collect basic information about the bearer of the card.")).toBe("We collect basic information about the bearer of the card.")
   })
 
   it("finds a secret JSON-escaped or URL-encoded, and inside nested metadata", () => {
