@@ -48,7 +48,8 @@ const settings = {
   maxTokens: S.withDefault("OPENROUTER_MAX_TOKENS", S.integer(16, 1_000_000), 500),
   timeoutMs: S.withDefault("OPENROUTER_TIMEOUT_MS", S.integer(1, 3_600_000), 60_000),
   appUrl: S.optional("OPENROUTER_APP_URL", S.url(["http:", "https:"])),
-  appTitle: S.optional("OPENROUTER_APP_TITLE", S.text),
+  appTitle: S.optional("OPENROUTER_APP_TITLE", S.headerText),
+  maxResponseBytes: S.optional("UPSTREAM_MAX_RESPONSE_BYTES", S.integer(1_024, 4_294_967_296)),
   maxRetries: S.withDefault("LLM_MAX_RETRIES", S.integer(0, 10), 3),
   retryBaseMs: S.withDefault("LLM_RETRY_BASE_MS", S.integer(1, 600_000), 1_000),
   retryMaxWaitMs: S.withDefault("LLM_RETRY_MAX_WAIT_MS", S.integer(0, 3_600_000), 60_000),
@@ -121,7 +122,8 @@ const shape = (v: Values, callers: ReadonlyArray<ApiCaller>) => ({
     maxTokens: v.maxTokens,
     timeoutMs: v.timeoutMs,
     appUrl: v.appUrl,
-    appTitle: v.appTitle
+    appTitle: v.appTitle,
+    maxResponseBytes: v.maxResponseBytes
   },
   llm: {
     aiEnabled: v.aiEnabled,

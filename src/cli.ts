@@ -121,9 +121,9 @@ const printText = (summary: Summary) =>
       summary.usage === null
         ? "no model call"
         : `tokens: ${summary.usage.promptTokens} prompt + ${summary.usage.completionTokens} completion = ${summary.usage.totalTokens}; cost: ${summary.usage.costUsd === null ? "unknown" : `$${summary.usage.costUsd}`}`,
-      `attempts: ${summary.attempts}, ${summary.latencyMs} ms`
+      `attempts: ${summary.attempts} upstream call${summary.attempts === 1 ? "" : "s"}${summary.cached ? " (answer from the cache: nothing spent now)" : ""}, ${summary.latencyMs} ms`
     ].join("\n"))
-    : Console.log(`No summary (fallback: ${summary.fallbackReason}). The raw change follows.\n\n${summary.rawDiff}`)
+    : Console.log(`No summary (fallback: ${summary.fallbackReason}: ${summary.fallbackDetail}). The raw change follows.\n\n${summary.rawDiff}`)
 
 const summarize = (input: SummaryInput, json: boolean) =>
   Effect.gen(function*() {

@@ -68,6 +68,17 @@ export const boolean: Parse<boolean> = (text) => {
 
 export const text: Parse<string> = (s) => Either.right(s)
 
+/**
+ * Text sent as an HTTP header value: printable Latin-1 only, since a header cannot carry other
+ * characters and every upstream call would otherwise fail inside the process.
+ */
+export const headerText: Parse<string> = (s) => {
+  const bad = [...s].find((c) => !/^[\x20-\x7E\xA0-\xFF]$/.test(c))
+  return bad === undefined
+    ? Either.right(s)
+    : invalid(s, `printable Latin-1 text for an HTTP header ("${bad}" cannot be sent; write it in Latin letters)`)
+}
+
 export const list: Parse<ReadonlyArray<string>> = (s) =>
   Either.right(s.split(",").map((x) => x.trim()).filter((x) => x !== ""))
 

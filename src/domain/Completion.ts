@@ -25,6 +25,8 @@ export interface CompletionRequest {
   readonly purpose?: string
   /** Unset: free text. */
   readonly responseFormat?: ResponseFormat
+  /** Whose call this is (a request, a caller): the rate limiter takes owners in turn. */
+  readonly owner?: string
 }
 
 /** A prompt alone is the common case; it becomes one user message. */

@@ -8,6 +8,7 @@ import { fromJsonNumber } from "../domain/Money.js"
 import type { ProviderUsage } from "../llm/CompletionProvider.js"
 import type { ClassifyContext } from "../llm/ErrorClassifier.js"
 import { failure, fromStatus } from "../llm/ErrorClassifier.js"
+import { Scrubber } from "../llm/Scrubber.js"
 
 /** An answer whose status line and headers arrived; its body is read by whoever holds it. */
 export interface RawAnswer {
@@ -80,6 +81,7 @@ export class GatewayUpstream extends Context.Tag("GatewayUpstream")<GatewayUpstr
     GatewayUpstream,
     Effect.gen(function*() {
       const { openrouter, llm, rateLimit } = yield* Config
+      const { scrub } = yield* Scrubber
       const dispatcher = yield* Effect.acquireRelease(
         Effect.sync(() =>
           new Agent({
@@ -98,7 +100,7 @@ export class GatewayUpstream extends Context.Tag("GatewayUpstream")<GatewayUpstr
       }
       const postHeaders = { ...headers, "content-type": "application/json" }
       const context = (model: string): Effect.Effect<ClassifyContext> =>
-        Effect.map(Clock.currentTimeMillis, (nowMs) => ({ model, nowMs, maxWaitMs: llm.retryMaxWaitMs }))
+        Effect.map(Clock.currentTimeMillis, (nowMs) => ({ model, nowMs, maxWaitMs: llm.retryMaxWaitMs, scrub }))
 
       const chat = (body: string, model: string) =>
         Effect.tryPromise({
@@ -131,5 +133,5 @@ export class GatewayUpstream extends Context.Tag("GatewayUpstream")<GatewayUpstr
 
       return { chat, generation, context }
     })
-  )
+  ).pipe(Layer.provide(Scrubber.layer))
 }

@@ -2,6 +2,8 @@ import { Either } from "effect"
 import { APIConnectionError, APIConnectionTimeoutError, APIError } from "openai"
 import type { FinishReason, Usage } from "../domain/Completion.js"
 import type { RateLimitInfo, UpstreamError, UpstreamFailure } from "../domain/LlmError.js"
+import { scrubDeep } from "./Scrubber.js"
+import { ResponseTooLarge } from "./UndiciFetch.js"
 import {
   UpstreamInvalidResponse,
   UpstreamNetworkError,
@@ -18,6 +20,8 @@ export interface ClassifyContext {
   readonly nowMs: number
   /** A 429 whose reset lies further away than this is a quota, not worth waiting for. */
   readonly maxWaitMs: number
+  /** Removes known secrets from upstream text (see `Scrubber`): an upstream may echo the key. */
+  readonly scrub: (text: string) => string
 }
 
 const num = (value: unknown): number | undefined => {
@@ -84,13 +88,13 @@ export const fromStatus = (
   const rateLimit = rateLimitInfo(headers, metadata, ctx.nowMs)
   const fields = failure({
     status,
-    code: error["code"] !== undefined ? String(error["code"]) : String(status),
-    message: typeof error["message"] === "string" ? error["message"] : `HTTP ${status}`,
-    provider: typeof record(metadata)["provider_name"] === "string" ? (record(metadata)["provider_name"] as string) : undefined,
+    code: ctx.scrub(error["code"] !== undefined ? String(error["code"]) : String(status)),
+    message: ctx.scrub(typeof error["message"] === "string" ? error["message"] : `HTTP ${status}`),
+    provider: typeof record(metadata)["provider_name"] === "string" ? ctx.scrub(record(metadata)["provider_name"] as string) : undefined,
     generationId: headers?.get("x-generation-id") ?? undefined,
     model: ctx.model,
     rateLimit,
-    metadata
+    metadata: scrubDeep(ctx.scrub, metadata)
   })
   if (status === 429) {
     const wait = waitMs(rateLimit, ctx.nowMs)
@@ -113,12 +117,16 @@ const networkCode = (cause: unknown): string | undefined => {
 
 /** Whatever the SDK call rejected with, as a typed upstream error. */
 export const fromThrown = (thrown: unknown, ctx: ClassifyContext): UpstreamError => {
+  // Not retried: a provider that sent this much once will do it again, and each attempt may be billed.
+  if (thrown instanceof APIConnectionError && thrown.cause instanceof ResponseTooLarge) {
+    return new UpstreamUnusableAnswer(failure({ code: "response_too_large", message: thrown.cause.message, model: ctx.model }))
+  }
   if (thrown instanceof APIConnectionTimeoutError) {
     return new UpstreamTimeout(failure({ message: "Upstream did not answer in time", code: "timeout", model: ctx.model }))
   }
   if (thrown instanceof APIConnectionError) {
     return new UpstreamNetworkError(failure({
-      message: `Connection to upstream failed: ${String(record(thrown.cause)["message"] ?? thrown.message)}`,
+      message: ctx.scrub(`Connection to upstream failed: ${String(record(thrown.cause)["message"] ?? thrown.message)}`),
       code: networkCode(thrown.cause) ?? "connection_error",
       model: ctx.model
     }))
@@ -130,7 +138,7 @@ export const fromThrown = (thrown: unknown, ctx: ClassifyContext): UpstreamError
   return new UpstreamInvalidResponse(failure({
     status: 200,
     code: "unparseable_body",
-    message: `Unreadable response: ${thrown instanceof Error ? thrown.message : String(thrown)}`,
+    message: ctx.scrub(`Unreadable response: ${thrown instanceof Error ? thrown.message : String(thrown)}`),
     model: ctx.model
   }))
 }
@@ -155,13 +163,13 @@ export const fromBody = (
   const data = record(body)
   const base = {
     status: 200,
-    provider: typeof data["provider"] === "string" ? data["provider"] : undefined,
+    provider: typeof data["provider"] === "string" ? ctx.scrub(data["provider"]) : undefined,
     generationId: (typeof data["id"] === "string" ? data["id"] : undefined) ?? headers?.get("x-generation-id") ?? undefined,
     model: typeof data["model"] === "string" ? data["model"] : ctx.model,
     usage
   }
   const invalid = (code: string, message: string, metadata?: unknown) =>
-    Either.left(new UpstreamInvalidResponse(failure({ ...base, code, message, metadata })))
+    Either.left(new UpstreamInvalidResponse(failure({ ...base, code: ctx.scrub(code), message: ctx.scrub(message), metadata: scrubDeep(ctx.scrub, metadata) })))
   if (data["error"] !== undefined) {
     const error = record(data["error"])
     return invalid(String(error["code"] ?? "error_in_body"), String(error["message"] ?? "Error in a 200 response"), error["metadata"])

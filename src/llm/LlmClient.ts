@@ -76,6 +76,8 @@ export interface PassThroughFailure {
 interface CallContext {
   readonly purpose: string | null
   readonly caller: string | null
+  /** Whose turn this attempt waits for at the rate limiter: the request's own owner, else its caller. */
+  readonly owner: string | undefined
   readonly counter: Ref.Ref<number>
 }
 
@@ -218,7 +220,8 @@ export const make = Effect.gen(function*() {
           const exit = yield* restore(limiter.withPermit(
             Effect.exit(exchange.send).pipe(
               Effect.onInterrupt(() => Effect.flatMap(elapsed, (ms) => recordFailure(request, call, attempt, ms, "interrupted")))
-            )
+            ),
+            call.owner
           ))
           const latencyMs = yield* elapsed
           if (Exit.isSuccess(exit)) {
@@ -246,10 +249,10 @@ export const make = Effect.gen(function*() {
     : Effect.void
 
   /** The whole pipeline around any exchange: AI flag, then attempts with retries; the caller comes from the request's context. */
-  const runExchange = <A>(exchange: Exchange<A>, purpose: string | null, counter: Ref.Ref<number>) =>
+  const runExchange = <A>(exchange: Exchange<A>, purpose: string | null, counter: Ref.Ref<number>, owner?: string) =>
     Effect.gen(function*() {
       const caller = Option.match(yield* Effect.serviceOption(CurrentCaller), { onNone: () => null, onSome: (c) => c.name })
-      const call: CallContext = { purpose, caller, counter }
+      const call: CallContext = { purpose, caller, counter, owner: owner ?? caller ?? undefined }
       const attempts = attemptOnce(exchange, call)
       const retryable = exchange.retryable
       return yield* aiGuard.pipe(Effect.zipRight(
@@ -273,7 +276,7 @@ export const make = Effect.gen(function*() {
       const startedAt = yield* Clock.currentTimeMillis
       const counter = yield* Ref.make(0)
       const resolved = resolve(request)
-      const outcome = yield* Effect.either(runExchange({ request: resolved, send: provider.complete(resolved), facts: (a) => a }, request.purpose ?? null, counter))
+      const outcome = yield* Effect.either(runExchange({ request: resolved, send: provider.complete(resolved), facts: (a) => a }, request.purpose ?? null, counter, request.owner))
       const latencyMs = (yield* Clock.currentTimeMillis) - startedAt
       const attempts = yield* Ref.get(counter)
       return Either.match(outcome, {

@@ -7,7 +7,8 @@ import type { ClassifyContext } from "./ErrorClassifier.js"
 import { fromBody, fromThrown, rateLimitInfo } from "./ErrorClassifier.js"
 import type { KeyInfo, ProviderRequest, ProviderUsage } from "./CompletionProvider.js"
 import { CompletionProvider } from "./CompletionProvider.js"
-import { makeUndiciFetch } from "./UndiciFetch.js"
+import { Scrubber } from "./Scrubber.js"
+import { makeUndiciFetch, responseCap } from "./UndiciFetch.js"
 
 const record = (value: unknown): Record<string, unknown> =>
   typeof value === "object" && value !== null ? (value as Record<string, unknown>) : {}
@@ -65,26 +66,34 @@ const responseFormatFields = ({ responseFormat }: ProviderRequest) =>
     }
     : { response_format: { type: "json_object" as const } }
 
+/**
+ * The most bytes read from an answer allowed `maxTokens` tokens: 64 bytes a token (escaped
+ * non-Latin text, reasoning, the JSON around it) plus 1 MiB for the envelope and error bodies.
+ */
+export const derivedResponseCap = (maxTokens: number) => 1_048_576 + 64 * maxTokens
+
 /** The OpenRouter implementation of `CompletionProvider`, through the `openai` SDK. */
 export const OpenRouter = Layer.effect(
   CompletionProvider,
   Effect.gen(function*() {
     const config = yield* Config
+    const { scrub } = yield* Scrubber
     const { openrouter, llm, rateLimit } = config
+    const capFor = (maxTokens: number) => Option.getOrElse(openrouter.maxResponseBytes, () => derivedResponseCap(maxTokens))
     const client = new OpenAI({
       apiKey: Option.match(openrouter.apiKey, { onNone: () => "unset", onSome: Redacted.value }),
       baseURL: openrouter.baseUrl,
       // The Effect schedule in LlmClient is the only retry policy.
       maxRetries: 0,
       timeout: openrouter.timeoutMs,
-      fetch: makeUndiciFetch({ connections: Math.max(rateLimit.maxConcurrency, 8) }),
+      fetch: makeUndiciFetch({ connections: Math.max(rateLimit.maxConcurrency, 8), maxResponseBytes: capFor(openrouter.maxTokens) }),
       defaultHeaders: {
         ...Option.match(openrouter.appUrl, { onNone: () => ({}), onSome: (url) => ({ "HTTP-Referer": url }) }),
         ...Option.match(openrouter.appTitle, { onNone: () => ({}), onSome: (title) => ({ "X-Title": title }) })
       }
     })
     const context = (model: string): Effect.Effect<ClassifyContext> =>
-      Effect.map(Clock.currentTimeMillis, (nowMs) => ({ model, nowMs, maxWaitMs: llm.retryMaxWaitMs }))
+      Effect.map(Clock.currentTimeMillis, (nowMs) => ({ model, nowMs, maxWaitMs: llm.retryMaxWaitMs, scrub }))
 
     const complete = (request: ProviderRequest) =>
       Effect.gen(function*() {
@@ -97,7 +106,7 @@ export const OpenRouter = Layer.effect(
           ...responseFormatFields(request)
         }
         const response = yield* Effect.tryPromise({
-          try: (signal) => client.chat.completions.create(body, { signal }).withResponse(),
+          try: (signal) => client.chat.completions.create(body, { signal, fetchOptions: responseCap(capFor(request.maxTokens)) }).withResponse(),
           catch: (thrown) => thrown
         }).pipe(Effect.catchAll((thrown) => Effect.flatMap(context(request.model), (ctx) => Effect.fail(fromThrown(thrown, ctx)))))
         const ctx = yield* context(request.model)
@@ -110,9 +119,9 @@ export const OpenRouter = Layer.effect(
         )
         return {
           ...answer,
-          model: typeof data["model"] === "string" ? data["model"] : request.model,
-          provider: typeof data["provider"] === "string" ? data["provider"] : null,
-          requestId: typeof data["id"] === "string" ? data["id"] : response.response.headers.get("x-generation-id"),
+          model: typeof data["model"] === "string" ? scrub(data["model"]) : request.model,
+          provider: typeof data["provider"] === "string" ? scrub(data["provider"]) : null,
+          requestId: typeof data["id"] === "string" ? scrub(data["id"]) : response.response.headers.get("x-generation-id"),
           usage,
           rateLimit: rateLimitInfo(response.response.headers, undefined, ctx.nowMs)
         }
@@ -128,4 +137,4 @@ export const OpenRouter = Layer.effect(
 
     return CompletionProvider.of({ complete, keyInfo })
   })
-)
+).pipe(Layer.provide(Scrubber.layer))

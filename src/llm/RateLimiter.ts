@@ -34,10 +34,15 @@ const fromConfig = (keyPrefix: string) =>
 /**
  * How fast and how many calls go upstream. Every upstream attempt runs inside `withPermit`:
  * no span of the window ever sees more starts than the limit, at most `maxConcurrency` run at once,
- * and waiters are served first-in first-out from a bounded queue.
+ * and waiters are served from a bounded queue, round-robin between owners and first-in first-out
+ * within one owner.
  */
 export class RateLimiter extends Context.Tag("RateLimiter")<RateLimiter, {
-  readonly withPermit: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | RateLimitQueueFull, R>
+  /**
+   * `owner` groups the permits of one request (later: one caller) so that the queue serves owners
+   * in turn; without it the call is an owner of its own.
+   */
+  readonly withPermit: <A, E, R>(effect: Effect.Effect<A, E, R>, owner?: string) => Effect.Effect<A, E | RateLimitQueueFull, R>
   /** A provider 429 with nothing remaining: hold every upstream call until `untilMs` (one pause, not one per caller). */
   readonly pause: (untilMs: number, cause: string) => Effect.Effect<void>
   /** A success from upstream ends a provider pause early. */

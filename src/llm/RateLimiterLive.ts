@@ -20,9 +20,17 @@ export interface RateLimiterOptions {
 interface Waiter {
   readonly granted: Deferred.Deferred<void>
   readonly arrivedAt: number
+  readonly lane: Lane
   state: "waiting" | "granted" | "cancelled"
   /** Its start in the shared window, once Redis admitted it. */
   member?: string
+}
+
+/** One owner's waiters (a request, later a caller), first in first out. */
+interface Lane {
+  readonly owner: string
+  readonly waiters: Array<Waiter>
+  head: number
 }
 
 type Ticket = "started" | Waiter | RateLimitQueueFull
@@ -35,6 +43,9 @@ type Ticket = "started" | Waiter | RateLimitQueueFull
 export const guardMs = (windowMs: number) => Math.min(5, windowMs * 0.005)
 const guarded = (rule: WindowRule): WindowRule => ({ requests: rule.requests, windowMs: rule.windowMs + guardMs(rule.windowMs) })
 
+/** How long a call is taken to last for the queue-full estimate until one has finished. */
+const assumedCallMs = 1_000
+
 /** While Redis is unreachable, how often a reconnected client is tried again. */
 const redisRetryMs = 1_000
 
@@ -45,8 +56,10 @@ const currentMs = Effect.clockWith((clock) => Effect.sync(() => preciseMs(clock)
 /**
  * The permits. In-process, callers start without a hop when they may, and every release starts
  * the waiters it unblocks; one dispatcher fiber handles what only time unblocks (the window, a
- * pause) and, with Redis, asks the shared window for each start. Waiters are served first in,
- * first out. A start is recorded when the call really begins, not when its turn is granted.
+ * pause) and, with Redis, asks the shared window for each start. Waiters are served round-robin
+ * between owners (one request's many parts cannot hold the limit while another request waits),
+ * and first in, first out within one owner; callers that name no owner are each their own.
+ * A start is recorded when the call really begins, not when its turn is granted.
  */
 export const makeRateLimiter = (
   options: RateLimiterOptions
@@ -61,8 +74,11 @@ export const makeRateLimiter = (
       windowMs: rule.windowMs
     })
     const log = new StartLog(configured.requests)
-    const queue: Array<Waiter> = []
-    let head = 0
+    // Lanes with waiters, in turn order; `turn` is the index of the lane served next (past the end: wrap).
+    const lanes = new Map<string, Lane>()
+    const ring: Array<Lane> = []
+    let turn = 0
+    let anonymous = 0
     let waiting = 0
     let inFlight = 0
     // Granted but not yet begun: counted in flight, and in the window as starting now.
@@ -76,17 +92,33 @@ export const makeRateLimiter = (
 
     const localRules = () => (mode === "local-fallback" ? rules.map(share) : rules)
 
+    const turnIndex = () => (turn < ring.length ? turn : 0)
+
+    /** The waiter served next: the first live one of the lane whose turn it is (emptied lanes leave the ring). */
     const liveHead = (): Waiter | undefined => {
-      while (head < queue.length && queue[head]!.state !== "waiting") head++
-      if (head > 1024 && head * 2 > queue.length) {
-        queue.splice(0, head)
-        head = 0
+      while (ring.length > 0) {
+        const at = turnIndex()
+        const lane = ring[at]!
+        while (lane.head < lane.waiters.length && lane.waiters[lane.head]!.state !== "waiting") lane.head++
+        if (lane.head < lane.waiters.length) {
+          if (lane.head > 1024 && lane.head * 2 > lane.waiters.length) {
+            lane.waiters.splice(0, lane.head)
+            lane.head = 0
+          }
+          return lane.waiters[lane.head]
+        }
+        ring.splice(at, 1)
+        lanes.delete(lane.owner)
+        if (at < turn) turn--
       }
-      return queue[head]
+      turn = 0
+      return undefined
     }
 
+    /** Grants the waiter `liveHead` returned; the next turn goes to the next lane. */
     const grant = (waiter: Waiter) => {
-      head++
+      waiter.lane.head++
+      turn = turnIndex() + 1
       waiting--
       inFlight++
       pending++
@@ -115,11 +147,24 @@ export const makeRateLimiter = (
         : log.estimateMs(now, position, localRules())
       const afterPause = Math.max(0, pausedUntil - now) +
         Math.max(...localRules().map((r) => Math.floor((position - 1) / r.requests) * r.windowMs))
-      const lanes = Math.ceil((waiting + 1 + inFlight) / maxConcurrency) * averageCallMs
+      // Before any call has finished its length is unknown: assumed, rather than taken as zero
+      // (which answered a full queue's first refusals with "retry in 1 s" whatever its length).
+      const callMs = averageCallMs > 0 ? averageCallMs : assumedCallMs
+      const lanes = Math.ceil((waiting + 1 + inFlight) / maxConcurrency) * callMs
       return Math.max(1, Math.ceil(Math.max(window, afterPause, lanes)))
     }
 
-    const enter = Effect.clockWith((clock) =>
+    const laneOf = (owner: string): Lane => {
+      const existing = lanes.get(owner)
+      if (existing !== undefined) return existing
+      const lane: Lane = { owner, waiters: [], head: 0 }
+      lanes.set(owner, lane)
+      // At the end of the ring: after every owner already waiting has had its turn in this round.
+      ring.push(lane)
+      return lane
+    }
+
+    const enter = (owner: string | undefined) => Effect.clockWith((clock) =>
       Effect.sync((): Ticket => {
         const now = preciseMs(clock)
         const free = inFlight < maxConcurrency && now >= pausedUntil
@@ -135,8 +180,9 @@ export const makeRateLimiter = (
           Metrics.rejected.unsafeUpdate(1, [])
           return new RateLimitQueueFull({ retryAfterMs: retryEstimate(now), queueDepth: waiting })
         }
-        const waiter: Waiter = { granted: Deferred.unsafeMake(FiberId.none), arrivedAt: now, state: "waiting" }
-        queue.push(waiter)
+        const lane = laneOf(owner ?? `anonymous:${anonymous++}`)
+        const waiter: Waiter = { granted: Deferred.unsafeMake(FiberId.none), arrivedAt: now, lane, state: "waiting" }
+        lane.waiters.push(waiter)
         waiting++
         pump(now)
         return waiter
@@ -181,9 +227,9 @@ export const makeRateLimiter = (
         })
       )
 
-    const withPermit = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | RateLimitQueueFull, R> =>
+    const withPermit = <A, E, R>(effect: Effect.Effect<A, E, R>, owner?: string): Effect.Effect<A, E | RateLimitQueueFull, R> =>
       Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(enter, (ticket): Effect.Effect<A, E | RateLimitQueueFull, R> => {
+        Effect.flatMap(enter(owner), (ticket): Effect.Effect<A, E | RateLimitQueueFull, R> => {
           if (ticket === "started") {
             return Effect.flatMap(currentMs, (startedAt) => Effect.ensuring(restore(effect), release(startedAt)))
           }

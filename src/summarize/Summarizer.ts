@@ -13,10 +13,11 @@ import { isCosmeticOnly } from "./Normalize.js"
 import type { DocumentInfo } from "./Prompt.js"
 import { buildCombineMessages, buildMessages, overheadTokens, PROMPT_VERSION, STRUCTURED_PROMPT_VERSION } from "./Prompt.js"
 import { plan, truncate } from "./Split.js"
+import { detailOf, reasonOf } from "./Fallback.js"
 import type { StructuredOutcome } from "./StructuredFlow.js"
 import { makeStructuredFlow } from "./StructuredFlow.js"
 import { cosmeticStructured } from "./StructuredSummary.js"
-import type { FallbackReason, Summary } from "./Summary.js"
+import type { Summary } from "./Summary.js"
 import { SummaryCache } from "./SummaryCache.js"
 import { taggedCounter } from "../metrics/TaggedCounter.js"
 import { estimateTokens } from "./Tokens.js"
@@ -34,29 +35,7 @@ const summaries = taggedCounter(Metric.counter("summaries_total", { description:
 export const COSMETIC_SUMMARY =
   "Only formatting changed (whitespace, line breaks or invisible characters); the wording of the document is the same."
 
-const reasonOf = (error: LlmError): FallbackReason => {
-  switch (error._tag) {
-    case "AiDisabled":
-      return error.reason
-    case "BudgetExceeded":
-      return "budget_exceeded"
-    case "CircuitOpen":
-      return "circuit_open"
-    case "UpstreamRateLimited":
-    case "UpstreamQuotaExhausted":
-    case "RateLimitQueueFull":
-      return "rate_limited"
-    case "UpstreamTimeout":
-    case "UpstreamNetworkError":
-    case "UpstreamServerError":
-      return "upstream_unavailable"
-    case "UpstreamRejected":
-      return "upstream_rejected"
-    case "UpstreamInvalidResponse":
-    case "UpstreamUnusableAnswer":
-      return "invalid_response"
-  }
-}
+const noSpend: NonNullable<Summary["usage"]> = { promptTokens: 0, completionTokens: 0, totalTokens: 0, costUsd: "0" }
 
 /** Tokens add up; the cost only when every call's cost is known (an unknown part makes the sum unknown). */
 const sumUsage = (calls: ReadonlyArray<CompletionSuccess>): Summary["usage"] => {
@@ -109,7 +88,7 @@ const make = Effect.gen(function*() {
       const startedAt = yield* Clock.currentTimeMillis
       const elapsed = Effect.map(Clock.currentTimeMillis, (now) => now - startedAt)
       const change = yield* parse(input)
-      const base = { rawDiff: change.rawDiff, cached: false, model: null, provider: null, requestId: null, structured: null, grounding: null, structuredError: null }
+      const base = { rawDiff: change.rawDiff, cached: false, model: null, provider: null, requestId: null, fallbackDetail: null, structured: null, grounding: null, structuredError: null }
       const sections = condense(change)
       if (isCosmeticOnly(change) || sections.length === 0) {
         yield* Metric.increment(summaries("summarized", "cosmetic"))
@@ -128,13 +107,17 @@ const make = Effect.gen(function*() {
       const cached = yield* cache.get(key)
       if (Option.isSome(cached)) {
         yield* Metric.increment(summaries("summarized", "cached"))
-        return { ...cached.value, cached: true, attempts: 0, latencyMs: yield* elapsed } satisfies Summary
+        // Nothing was spent for this request: the original call's cost stays in the ledger, once.
+        // Entries written before `fallbackDetail` existed lack it; only summaries are cached.
+        return { ...cached.value, fallbackDetail: null, cached: true, usage: cached.value.usage === null ? null : noSpend, attempts: 0, latencyMs: yield* elapsed } satisfies Summary
       }
 
       const attempts = yield* Ref.make(0)
+      // Every call of this summary shares one owner, so a many-part summary takes turns with others.
+      const owner = crypto.randomUUID()
       const call = (messages: ReadonlyArray<ChatMessage>, purpose: string, responseFormat?: ResponseFormat) =>
         Effect.flatMap(
-          llm.generateCompletionResult({ messages, model, temperature, maxTokens, purpose, ...(responseFormat ? { responseFormat } : {}) }),
+          llm.generateCompletionResult({ messages, model, temperature, maxTokens, purpose, owner, ...(responseFormat ? { responseFormat } : {}) }),
           (result) => Effect.zipRight(Ref.update(attempts, (n) => n + result.attempts), result.status === "success" ? Effect.succeed(result) : Effect.fail(result.error))
         )
       const prompt = { ...(document ? { document } : {}), ...(language ? { language } : {}) }
@@ -149,7 +132,8 @@ const make = Effect.gen(function*() {
           const partials = yield* Effect.forEach(
             parts,
             (part, i) => call(buildMessages({ ...prompt, changeText: part.text, part: { index: i + 1, total: parts.length } }), "summary-part"),
-            { concurrency: 2 }
+            // As many at once as there are lanes: the limiter's turns keep other requests from waiting behind them.
+            { concurrency: config.rateLimit.maxConcurrency }
           )
           const combined = yield* call(buildCombineMessages({ ...prompt, partSummaries: partials.map((p) => p.text) }), "summary-combine")
           return [...partials, combined]
@@ -177,11 +161,13 @@ const make = Effect.gen(function*() {
         const error = outcome.left
         if (error._tag === "RateLimitQueueFull") return yield* Effect.fail(error)
         const reason = reasonOf(error)
+        const fallbackDetail = detailOf(error)
         yield* Metric.increment(summaries("fallback", reason))
+        // Upstream messages were scrubbed of secrets where they entered (OpenRouter / ErrorClassifier).
         yield* Effect.logWarning("Summary fell back to the raw diff").pipe(
-          Effect.annotateLogs({ fallbackReason: reason, error: error._tag, detail: "message" in error ? error.message : "", attempts: attemptCount })
+          Effect.annotateLogs({ fallbackReason: reason, fallbackDetail, error: error._tag, detail: "message" in error ? error.message : "", attempts: attemptCount })
         )
-        return { ...base, status: "fallback", summary: null, fallbackReason: reason, usage: null, attempts: attemptCount, latencyMs } satisfies Summary
+        return { ...base, status: "fallback", summary: null, fallbackReason: reason, fallbackDetail, usage: null, attempts: attemptCount, latencyMs } satisfies Summary
       }
       const { calls: results, summary: summaryText, ...structured } = outcome.right
       const last = results[results.length - 1]!

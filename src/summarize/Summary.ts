@@ -13,6 +13,7 @@ export const FallbackReason = Schema.Literal(
 )
 export type FallbackReason = typeof FallbackReason.Type
 
+/** What this request spent upstream (zero for an answer from the cache). */
 export const SummaryUsage = Schema.Struct({
   promptTokens: Schema.Int,
   completionTokens: Schema.Int,
@@ -27,12 +28,21 @@ export const Summary = Schema.Struct({
   summary: Schema.NullOr(Schema.String),
   rawDiff: Schema.String,
   fallbackReason: Schema.NullOr(FallbackReason),
+  fallbackDetail: Schema.NullOr(Schema.String).annotations({
+    description: "For a fallback, one short sentence on why, written by the service (never upstream text), e.g. \"OpenRouter rejected the API key (401): check OPENROUTER_API_KEY\" against \"OpenRouter rejected the request as invalid (400)\"; null otherwise."
+  }),
   model: Schema.NullOr(Schema.String),
   provider: Schema.NullOr(Schema.String),
   requestId: Schema.NullOr(Schema.String),
-  usage: Schema.NullOr(SummaryUsage),
-  cached: Schema.Boolean,
-  attempts: Schema.Int,
+  usage: Schema.NullOr(SummaryUsage).annotations({
+    description: "Tokens and cost this request spent upstream, over every call behind it; all zeros for a cached answer; null when no model answered."
+  }),
+  cached: Schema.Boolean.annotations({
+    description: "The answer was paid for by an earlier request: nothing was spent for this one (attempts 0, usage zero); the original cost is in the ledger once."
+  }),
+  attempts: Schema.Int.annotations({
+    description: "Upstream calls made for this request: retries included, and every part and the combining call of a change split into parts."
+  }),
   latencyMs: Schema.Int,
   /** The summary as data; null for a fallback, in text mode, or when the answer could not be read. */
   structured: Schema.NullOr(Structured),

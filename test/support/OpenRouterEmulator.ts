@@ -469,6 +469,33 @@ const payloadHeaders = (p: Payload, sent: string): Record<string, string | numbe
     ? { ...p.headers, "Content-Type": "text/event-stream", "Cache-Control": "no-cache" }
     : { ...p.headers, "Content-Type": "application/json", "Content-Length": Buffer.byteLength(sent) }
 
+/** A completion whose content is `bytes` long, written a chunk at a time as the client reads it. */
+const streamHugeContent = async (res: ServerResponse, bytes: number, ctx: FaultContext): Promise<number> => {
+  const chunk = "a".repeat(1_048_576)
+  res.writeHead(200, { "Content-Type": "application/json" })
+  const write = (text: string) =>
+    new Promise<boolean>((resolve) => {
+      if (gone(res)) return resolve(false)
+      if (res.write(text)) return resolve(true)
+      const done = (ok: boolean) => () => {
+        res.off("drain", onDrain)
+        res.off("close", onClose)
+        resolve(ok)
+      }
+      const onDrain = done(true)
+      const onClose = done(false)
+      res.once("drain", onDrain)
+      res.once("close", onClose)
+    })
+  const head = `{"id":"gen-huge","provider":"${ctx.provider}","model":"${ctx.model}","object":"chat.completion","choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":"`
+  if (!(await write(head))) return 200
+  for (let sent = 0; sent < bytes; sent += chunk.length) {
+    if (!(await write(sent + chunk.length <= bytes ? chunk : chunk.slice(0, bytes - sent)))) return 200
+  }
+  if (await write(`"}}],"usage":{"prompt_tokens":10,"completion_tokens":${Math.ceil(bytes / 4)},"total_tokens":${10 + Math.ceil(bytes / 4)},"cost":0.01}}`)) res.end()
+  return 200
+}
+
 const readBody = (req: IncomingMessage): Promise<string> =>
   new Promise((resolve, reject) => {
     const chunks: Array<Buffer> = []
@@ -583,6 +610,8 @@ export const startEmulator = async (options: EmulatorOptions = {}): Promise<Emul
       case "drop":
         res.socket?.destroy()
         return 0
+      case "huge_content":
+        return streamHugeContent(res, fault.bytes, ctx)
       case "status":
       case "rate_limited":
       case "daily_quota":
@@ -653,7 +682,12 @@ export const startEmulator = async (options: EmulatorOptions = {}): Promise<Emul
 
     const messages: ReadonlyArray<any> = body.messages
     const userText = lastUserText(messages)
-    const ctx: FaultContext = { model, provider: providerOf(model), userText }
+    const ctx: FaultContext = {
+      model,
+      provider: providerOf(model),
+      userText,
+      ...(req.headers.authorization === undefined ? {} : { authorization: req.headers.authorization })
+    }
     const stream = body.stream === true
     const next = nextFault()
     const fault = next?.kind === "refuse_json_schema" ? (wantsJsonSchema(body) ? JSON_SCHEMA_REFUSAL : null) : next
@@ -728,8 +762,13 @@ export const startEmulator = async (options: EmulatorOptions = {}): Promise<Emul
     record.status = await respond(res, fault, ctx, payload)
   }
 
-  const endpoint = (res: ServerResponse, fault: EndpointFault | null, body: string) =>
-    respond(res, fault, ENDPOINT_CONTEXT, async () => ({ body, stream: false, headers: {} }))
+  const endpoint = (req: IncomingMessage, res: ServerResponse, fault: EndpointFault | null, body: string) =>
+    respond(
+      res,
+      fault,
+      req.headers.authorization === undefined ? ENDPOINT_CONTEXT : { ...ENDPOINT_CONTEXT, authorization: req.headers.authorization },
+      async () => ({ body, stream: false, headers: {} })
+    )
 
   const route = async (req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? "/"
@@ -738,7 +777,7 @@ export const startEmulator = async (options: EmulatorOptions = {}): Promise<Emul
     if (req.method === "POST" && path === "/api/v1/chat/completions") return completion(req, res)
     if (req.method === "GET" && path === "/api/v1/models") {
       modelsCalls++
-      return endpoint(res, modelsFault, modelsBody)
+      return endpoint(req, res, modelsFault, modelsBody)
     }
     if (req.method === "GET" && (path === "/api/v1/key" || path === "/api/v1/auth/key")) {
       keyCalls++
@@ -746,7 +785,7 @@ export const startEmulator = async (options: EmulatorOptions = {}): Promise<Emul
         return sendJson(res, 401, anonymousErrorBody(401, "No auth credentials found"))
       }
       if (!keyInfo.valid) return sendJson(res, 401, anonymousErrorBody(401, "User not found."))
-      return endpoint(res, keyFault, keyBody)
+      return endpoint(req, res, keyFault, keyBody)
     }
     if (req.method === "GET" && path === "/api/v1/generation") {
       if (!hasBearer(req.headers.authorization)) {

@@ -11,6 +11,8 @@ export type Fault =
       readonly status: ErrorStatus
       readonly message?: string
       readonly metadata?: Readonly<Record<string, unknown>>
+      /** The message quotes the request's `Authorization` header back, as some proxies do. */
+      readonly echoAuthorization?: boolean
     }
   | {
       readonly kind: "rate_limited"
@@ -44,6 +46,8 @@ export type Fault =
   | { readonly kind: "invented_quote" }
   /** A 400 for a request with `response_format` `json_schema`, as a server without structured outputs answers; other requests are answered. */
   | { readonly kind: "refuse_json_schema" }
+  /** A 200 whose `content` is this many bytes, streamed without Content-Length and never held whole. */
+  | { readonly kind: "huge_content"; readonly bytes: number }
 
 export type FaultKind = Fault["kind"]
 
@@ -67,6 +71,8 @@ export interface FaultContext {
   readonly provider: string
   /** Last user message, quoted back by moderation errors. */
   readonly userText: string
+  /** The request's `Authorization` header, for `echoAuthorization`. */
+  readonly authorization?: string
 }
 
 export interface ErrorReply {
@@ -163,7 +169,11 @@ export const errorReply = (
       return {
         status: fault.status,
         headers: {},
-        body: errorBody(fault.status, fault.message ?? defaults.message, fault.metadata ?? defaults.metadata)
+        body: errorBody(
+          fault.status,
+          fault.echoAuthorization === true ? `Invalid credentials: ${ctx.authorization ?? "(none)"}` : fault.message ?? defaults.message,
+          fault.metadata ?? defaults.metadata
+        )
       }
     }
     case "rate_limited":

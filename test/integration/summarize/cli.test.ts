@@ -118,6 +118,7 @@ describe("npm run summarize (src/cli.ts)", () => {
         expect(text.stdout).toContain(
           `tokens: ${usage.prompt_tokens} prompt + ${usage.completion_tokens} completion = ${usage.total_tokens}; cost: $${usage.cost}`
         )
+        expect(text.stdout).toMatch(/attempts: 1 upstream call, \d+ ms/)
 
         const rows = yield* ledger
         expect(rows.map((r) => r.request_id).sort()).toEqual([textCall.generationId, jsonCall.generationId].sort())
@@ -129,7 +130,7 @@ describe("npm run summarize (src/cli.ts)", () => {
         emulator.reset()
         const run = yield* cli(["--diff", fixtureFile(STACK, "diff.patch")], { AI_ENABLED: "false" })
         expect(run.code, run.stderr).toBe(2)
-        expect(run.stdout).toContain("ai_disabled")
+        expect(run.stdout).toContain("ai_disabled: The AI is switched off (AI_ENABLED=false)")
         expect(run.stdout).toContain(fixture(STACK).patch)
         expect(emulator.completionCount()).toBe(0)
       }), 300_000)

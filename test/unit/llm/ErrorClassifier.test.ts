@@ -4,7 +4,7 @@ import { APIConnectionError, APIConnectionTimeoutError, APIError } from "openai"
 import { isTransient } from "../../../src/domain/LlmError.js"
 import { fromBody, fromStatus, fromThrown } from "../../../src/llm/ErrorClassifier.js"
 
-const ctx = { model: "openai/gpt-4o-mini", nowMs: 1_764_926_476_000, maxWaitMs: 60_000 }
+const ctx = { model: "openai/gpt-4o-mini", nowMs: 1_764_926_476_000, maxWaitMs: 60_000, scrub: (text: string) => text }
 
 const errorBody = (code: number, message: string, metadata?: unknown) => ({ code, message, metadata })
 
