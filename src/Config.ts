@@ -1,4 +1,5 @@
 import { BigDecimal, Config as EffectConfig, Context, Data, Effect, Either, Layer, LogLevel, Option } from "effect"
+import { availableParallelism } from "node:os"
 import * as S from "./config/Setting.js"
 
 export type PriceOverrides = Readonly<Record<string, { readonly prompt: string; readonly completion: string; readonly request?: string }>>
@@ -64,6 +65,9 @@ const settings = {
   summaryInputBudgetTokens: S.withDefault("SUMMARY_INPUT_BUDGET_TOKENS", S.integer(256, 2_000_000), 12_000),
   summaryLargeChange: S.withDefault("SUMMARY_LARGE_CHANGE", S.oneOf("split", "truncate"), "split"),
   summaryCacheTtlMs: S.withDefault("SUMMARY_CACHE_TTL_MS", S.integer(0, 31_536_000_000), 604_800_000),
+  summaryMaxParts: S.withDefault("SUMMARY_MAX_PARTS", S.integer(2, 1_000), 8),
+  // One core stays free for the event loop (health checks, the limiter, the ledger writer).
+  changeWorkers: S.withDefault("CHANGE_WORKERS", S.integer(0, 64), Math.max(1, availableParallelism() - 1)),
   logLevel: S.withDefault("LOG_LEVEL", S.oneOf(...logLevels), "info"),
   logFormat: S.withDefault("LOG_FORMAT", S.oneOf("json", "pretty"), "json")
 } as const
@@ -124,7 +128,9 @@ const shape = (v: Values) => ({
     language: v.summaryLanguage,
     inputBudgetTokens: v.summaryInputBudgetTokens,
     largeChange: v.summaryLargeChange,
-    cacheTtlMs: v.summaryCacheTtlMs
+    cacheTtlMs: v.summaryCacheTtlMs,
+    maxParts: v.summaryMaxParts,
+    changeWorkers: v.changeWorkers
   },
   log: { level: LogLevel.fromLiteral(capitalize(v.logLevel)), format: v.logFormat }
 })

@@ -1,7 +1,7 @@
 import type { Change, Hunk } from "./Change.js"
 import { headingOfLine, type ReadLine } from "./Heading.js"
 import { isDecoration, normalizeInline } from "./Normalize.js"
-import { diffNormalizedWords } from "./WordDiff.js"
+import { boundedWordDiff, type WordDiffBounds } from "./WordDiff.js"
 import { forEachRun, isLetterOrNumber, isWhitespace } from "./Words.js"
 
 /** A run of changes under one heading (a location hint; null when none is known). */
@@ -15,6 +15,8 @@ export interface CondenseOptions {
   readonly contextWords?: number
   /** A whole added or removed paragraph longer than this is cut with a visible notice. */
   readonly maxParagraphChars?: number
+  /** Past these bounds an edited paragraph is shown as its old and new lines, without word marks. */
+  readonly wordDiff?: WordDiffBounds
 }
 
 /** How the condensed text marks changes; the prompt explains it to the model in these words. */
@@ -38,9 +40,11 @@ const MAX_PAIRING_CELLS = 2_000_000
 
 type Segment = { readonly equal: string } | { readonly removed: string; readonly added: string }
 
-const segmentsOf = (before: string, after: string): Array<Segment> => {
+const segmentsOf = (before: string, after: string, bounds: WordDiffBounds): Array<Segment> | null => {
+  const parts = boundedWordDiff(before, after, bounds)
+  if (parts === null) return null
   const segments: Array<Segment> = []
-  for (const part of diffNormalizedWords(before, after)) {
+  for (const part of parts) {
     if (!part.added && !part.removed) {
       segments.push({ equal: part.value })
       continue
@@ -95,9 +99,14 @@ const windowed = (text: string, keepHead: boolean, keepTail: boolean, words: num
  * each side of a change; longer unchanged stretches become `…`. Both lines are normalized
  * (`normalizeInline`), as the slots of a change are.
  */
-export const wordMarks = (before: string, after: string, contextWords: number = DEFAULT_CONTEXT_WORDS): string => {
+export const wordMarks = (before: string, after: string, contextWords: number = DEFAULT_CONTEXT_WORDS): string =>
+  boundedWordMarks(before, after, contextWords, { maxTokens: Infinity, maxSteps: Infinity })!
+
+/** `wordMarks` within the word diff's bounds; null past them. */
+const boundedWordMarks = (before: string, after: string, contextWords: number, bounds: WordDiffBounds): string | null => {
   const words = Math.max(1, contextWords)
-  const segments = segmentsOf(before, after)
+  const segments = segmentsOf(before, after, bounds)
+  if (segments === null) return null
   return segments
     .map((segment, index) => {
       if ("equal" in segment) return windowed(segment.equal, index > 0, index < segments.length - 1, words)
@@ -294,7 +303,9 @@ export const condense = (change: Change, options: CondenseOptions = {}): Readonl
   const out = builder()
   const renderPair = (before: string, after: string): string => {
     const whole = `- ${capped(before, maxChars)}\n+ ${capped(after, maxChars)}`
-    const marked = `~ ${wordMarks(before, after, contextWords)}`
+    const marks = boundedWordMarks(before, after, contextWords, options.wordDiff ?? {})
+    if (marks === null) return whole
+    const marked = `~ ${marks}`
     return marked.length <= whole.length * INLINE_RATIO ? marked : whole
   }
   for (const event of events) {

@@ -6,13 +6,12 @@ import type { LlmError, RateLimitQueueFull } from "../domain/LlmError.js"
 import { formatOption } from "../domain/Money.js"
 import { LlmClient } from "../llm/LlmClient.js"
 import { Pricing } from "../usage/Pricing.js"
-import type { Change, InvalidDiff } from "./Change.js"
-import { fromTexts, fromUnifiedDiff } from "./Change.js"
-import { condense, render } from "./Condense.js"
-import { isCosmeticOnly } from "./Normalize.js"
+import type { InvalidDiff } from "./Change.js"
+import { ChangeProcessor } from "./ChangeProcessor.js"
+import { render } from "./Condense.js"
 import type { DocumentInfo } from "./Prompt.js"
 import { buildCombineMessages, buildMessages, overheadTokens, PROMPT_VERSION } from "./Prompt.js"
-import { plan, truncate } from "./Split.js"
+import { planWithin, truncate } from "./Split.js"
 import type { FallbackReason, Summary } from "./Summary.js"
 import { SummaryCache } from "./SummaryCache.js"
 import { taggedCounter } from "../metrics/TaggedCounter.js"
@@ -81,13 +80,9 @@ const make = Effect.gen(function*() {
   const llm = yield* LlmClient
   const cache = yield* SummaryCache
   const pricing = yield* Pricing
+  const changes = yield* ChangeProcessor
   const { openrouter, summary: settings } = config
   const language = Option.getOrUndefined(settings.language)
-
-  const parse = ({ change }: SummaryInput): Effect.Effect<Change, InvalidDiff> =>
-    "diff" in change
-      ? Either.match(fromUnifiedDiff(change.diff), { onLeft: Effect.fail, onRight: Effect.succeed })
-      : Effect.sync(() => fromTexts(change.before, change.after))
 
   /** The input budget for the change text: the configured one, within the model's context. */
   const changeBudget = (model: string, maxTokens: number, document: DocumentInfo | undefined) =>
@@ -104,10 +99,9 @@ const make = Effect.gen(function*() {
     Effect.gen(function*() {
       const startedAt = yield* Clock.currentTimeMillis
       const elapsed = Effect.map(Clock.currentTimeMillis, (now) => now - startedAt)
-      const change = yield* parse(input)
-      const base = { rawDiff: change.rawDiff, cached: false, model: null, provider: null, requestId: null }
-      const sections = condense(change)
-      if (isCosmeticOnly(change) || sections.length === 0) {
+      const { cosmetic, rawDiff, sections } = yield* changes.process(input.change)
+      const base = { rawDiff, cached: false, model: null, provider: null, requestId: null }
+      if (cosmetic) {
         yield* Metric.increment(summaries("summarized", "cosmetic"))
         return { ...base, status: "summarized", summary: COSMETIC_SUMMARY, fallbackReason: null, usage: null, attempts: 0, latencyMs: yield* elapsed } satisfies Summary
       }
@@ -141,7 +135,7 @@ const make = Effect.gen(function*() {
         : settings.largeChange === "truncate"
         ? Effect.map(call(buildMessages({ ...prompt, changeText: truncate(sections, budget).text }), "summary"), Arr.of)
         : Effect.gen(function*() {
-          const parts = plan(sections, budget)
+          const parts = planWithin(sections, budget, settings.maxParts)
           const partials = yield* Effect.forEach(
             parts,
             (part, i) => call(buildMessages({ ...prompt, changeText: part.text, part: { index: i + 1, total: parts.length } }), "summary-part"),
