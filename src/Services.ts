@@ -12,14 +12,16 @@ import { SummaryCache } from "./summarize/SummaryCache.js"
 import { Pricing } from "./usage/Pricing.js"
 import { UsageRepo } from "./usage/UsageRepo.js"
 
-/** Everything a summary needs, from the database up; the CLI runs on this. */
-export const SummaryServices = Layer.mergeAll(Summarizer.layer).pipe(
-  Layer.provideMerge(Layer.mergeAll(SummaryCache.layer, ChangeProcessor.layer)),
+const summaryServices = <E, R>(changes: Layer.Layer<ChangeProcessor, E, R>) => Layer.mergeAll(Summarizer.layer).pipe(
+  Layer.provideMerge(Layer.mergeAll(SummaryCache.layer, changes)),
   Layer.provideMerge(LlmClient.layer),
   Layer.provideMerge(Layer.mergeAll(OpenRouter, RateLimiter.layer, CircuitBreaker.layer, Pricing.layer, BudgetGuard.layer)),
   Layer.provideMerge(UsageRepo.layer),
   Layer.provideMerge(Database.layer)
 )
 
-/** The server's services: the above plus the cost monitor's scheduled fiber. */
-export const AppServices = CostMonitor.live.pipe(Layer.provideMerge(SummaryServices))
+/** Everything a summary needs, from the database up; the CLI runs on this, its one change on its own thread. */
+export const SummaryServices = summaryServices(ChangeProcessor.inProcess)
+
+/** The server's services: the above with changes processed in worker threads, plus the cost monitor's scheduled fiber. */
+export const AppServices = CostMonitor.live.pipe(Layer.provideMerge(summaryServices(ChangeProcessor.layer)))
