@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url"
 import { Worker as Thread } from "node:worker_threads"
 import { Config } from "../Config.js"
 import type { InvalidDiff } from "./Change.js"
-import { type ChangeInput, processChange, ProcessChange, type ProcessedChange } from "./ChangeWork.js"
+import { type ChangeInput, type ChangeLayout, processChange, ProcessChange, type ProcessedChange } from "./ChangeWork.js"
 
 /**
  * Parses and condenses changes. The server does it in a pool of worker threads, so that a large
@@ -18,10 +18,10 @@ import { type ChangeInput, processChange, ProcessChange, type ProcessedChange } 
  * ledger writer, every other request); `CHANGE_WORKERS=0` does it in-process.
  */
 export class ChangeProcessor extends Context.Tag("ChangeProcessor")<ChangeProcessor, {
-  readonly process: (change: ChangeInput) => Effect.Effect<ProcessedChange, InvalidDiff>
+  readonly process: (change: ChangeInput, layout: ChangeLayout) => Effect.Effect<ProcessedChange, InvalidDiff>
 }>() {
   /** On the calling thread: for unit tests and `CHANGE_WORKERS=0`. */
-  static readonly inProcess = Layer.succeed(ChangeProcessor, ChangeProcessor.of({ process: (change) => Effect.suspend(() => processChange(change)) }))
+  static readonly inProcess = Layer.succeed(ChangeProcessor, ChangeProcessor.of({ process: (change, layout) => Effect.suspend(() => processChange(change, layout)) }))
 
   /** `CHANGE_WORKERS` worker threads, or in-process when it is 0. */
   static readonly layer = Layer.unwrapEffect(Effect.map(Config, (config) => config.summary.changeWorkers === 0 ? ChangeProcessor.inProcess : workers(config.summary.changeWorkers)))
@@ -85,7 +85,7 @@ const workers = (size: number) =>
       Effect.map(Pool, (pool) =>
         ChangeProcessor.of({
           // A worker that dies or a message that does not decode is a defect, not the caller's fault.
-          process: (change) => pool.executeEffect(new ProcessChange({ change })).pipe(Effect.catchTags({ WorkerError: Effect.die, ParseError: Effect.die }))
+          process: (change, layout) => pool.executeEffect(new ProcessChange({ change, layout })).pipe(Effect.catchTags({ WorkerError: Effect.die, ParseError: Effect.die }))
         })
       )
     ).pipe(Layer.provide(pool))

@@ -10,7 +10,7 @@ import { Effect, Layer } from "effect"
 import { processChange, ProcessChange } from "./ChangeWork.js"
 
 const Runner = WorkerRunner.layerSerialized(ProcessChange, {
-  ProcessChange: (request) => Effect.suspend(() => processChange(request.change))
+  ProcessChange: (request) => Effect.suspend(() => processChange(request.change, request.layout))
 })
 
 NodeRuntime.runMain(WorkerRunner.launch(Runner.pipe(Layer.provide(NodeWorkerRunner.layer))), { disablePrettyLogger: true })

@@ -8,14 +8,11 @@ import { LlmClient } from "../llm/LlmClient.js"
 import { Pricing } from "../usage/Pricing.js"
 import type { InvalidDiff } from "./Change.js"
 import { ChangeProcessor } from "./ChangeProcessor.js"
-import { render } from "./Condense.js"
 import type { DocumentInfo } from "./Prompt.js"
 import { buildCombineMessages, buildMessages, overheadTokens, PROMPT_VERSION } from "./Prompt.js"
-import { planWithin, truncate } from "./Split.js"
 import type { FallbackReason, Summary } from "./Summary.js"
 import { SummaryCache } from "./SummaryCache.js"
 import { taggedCounter } from "../metrics/TaggedCounter.js"
-import { estimateTokens } from "./Tokens.js"
 
 export interface SummaryInput {
   readonly change: { readonly diff: string } | { readonly before: string; readonly after: string }
@@ -99,20 +96,25 @@ const make = Effect.gen(function*() {
     Effect.gen(function*() {
       const startedAt = yield* Clock.currentTimeMillis
       const elapsed = Effect.map(Clock.currentTimeMillis, (now) => now - startedAt)
-      const { cosmetic, rawDiff, sections } = yield* changes.process(input.change)
+      const model = input.model ?? openrouter.defaultModel
+      const temperature = input.temperature ?? openrouter.temperature
+      const maxTokens = input.maxTokens ?? openrouter.maxTokens
+      const document = input.document
+      const budget = yield* changeBudget(model, maxTokens, document)
+      // Everything in proportion to the change's size happens off the event loop.
+      const { changeText, cosmetic, rawDiff, textHash } = yield* changes.process(input.change, {
+        budgetTokens: budget,
+        maxParts: settings.maxParts,
+        largeChange: settings.largeChange
+      })
       const base = { rawDiff, cached: false, model: null, provider: null, requestId: null }
       if (cosmetic) {
         yield* Metric.increment(summaries("summarized", "cosmetic"))
         return { ...base, status: "summarized", summary: COSMETIC_SUMMARY, fallbackReason: null, usage: null, attempts: 0, latencyMs: yield* elapsed } satisfies Summary
       }
 
-      const model = input.model ?? openrouter.defaultModel
-      const temperature = input.temperature ?? openrouter.temperature
-      const maxTokens = input.maxTokens ?? openrouter.maxTokens
-      const document = input.document
-      const text = render(sections)
       const key = createHash("sha256")
-        .update(JSON.stringify([PROMPT_VERSION, model, openrouter.fallbackModels, temperature, maxTokens, language ?? null, settings.largeChange, document ?? null, text]))
+        .update(JSON.stringify([PROMPT_VERSION, model, openrouter.fallbackModels, temperature, maxTokens, language ?? null, settings.largeChange, settings.maxParts, document ?? null, textHash]))
         .digest("hex")
 
       const cached = yield* cache.get(key)
@@ -128,17 +130,14 @@ const make = Effect.gen(function*() {
           (result) => Effect.zipRight(Ref.update(attempts, (n) => n + result.attempts), result.status === "success" ? Effect.succeed(result) : Effect.fail(result.error))
         )
       const prompt = { ...(document ? { document } : {}), ...(language ? { language } : {}) }
-      const budget = yield* changeBudget(model, maxTokens, document)
 
-      const calls: Effect.Effect<ReadonlyArray<CompletionSuccess>, LlmError> = estimateTokens(text) <= budget
-        ? Effect.map(call(buildMessages({ ...prompt, changeText: text }), "summary"), Arr.of)
-        : settings.largeChange === "truncate"
-        ? Effect.map(call(buildMessages({ ...prompt, changeText: truncate(sections, budget).text }), "summary"), Arr.of)
+      const calls: Effect.Effect<ReadonlyArray<CompletionSuccess>, LlmError> = changeText._tag !== "Parts"
+        ? Effect.map(call(buildMessages({ ...prompt, changeText: changeText.text }), "summary"), Arr.of)
         : Effect.gen(function*() {
-          const parts = planWithin(sections, budget, settings.maxParts)
+          const parts = changeText.texts
           const partials = yield* Effect.forEach(
             parts,
-            (part, i) => call(buildMessages({ ...prompt, changeText: part.text, part: { index: i + 1, total: parts.length } }), "summary-part"),
+            (part, i) => call(buildMessages({ ...prompt, changeText: part, part: { index: i + 1, total: parts.length } }), "summary-part"),
             { concurrency: 2 }
           )
           const combined = yield* call(buildCombineMessages({ ...prompt, partSummaries: partials.map((p) => p.text) }), "summary-combine")
