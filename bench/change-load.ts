@@ -80,6 +80,8 @@ export interface ScenarioFigures {
   readonly finished: boolean
   readonly seconds: number
   readonly statuses: string
+  /** /health p99 before the requests, on the same machine at the same time: what the load of the machine alone costs. */
+  readonly idleP99Ms: number
   readonly healthProbes: number
   readonly healthP50Ms: number
   readonly healthP99Ms: number
@@ -101,6 +103,11 @@ const scenario = async (
   const child = contender.child!
   const port = Number(new URL(contender.target.url).port)
   await upstream.take()
+  const idle: Array<number> = []
+  for (const until = performance.now() + 3_000; performance.now() < until;) {
+    idle.push((await send(port, "GET", "/health", undefined, capMs)).ms)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
   const started = performance.now()
   const probes: Array<number> = []
   let peak = rssMb(child.pid)
@@ -146,6 +153,7 @@ const scenario = async (
     finished: outcome !== null,
     seconds,
     statuses,
+    idleP99Ms: percentile([...idle].sort((a, b) => a - b), 0.99),
     healthProbes: probes.length,
     healthP50Ms: percentile(sorted, 0.5),
     healthP99Ms: percentile(sorted, 0.99),
@@ -183,10 +191,10 @@ export const run = async (quick: boolean, only?: ReadonlyArray<string>): Promise
 
 export const table = (results: ReadonlyArray<ScenarioFigures>): string =>
   [
-    "| scenario | requests | body KB | finished | s | /health p50 ms | p99 ms | max ms | peak RSS MB | upstream calls | prompt tokens | answers |",
-    "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    "| scenario | requests | body KB | finished | s | idle /health p99 ms | /health p50 ms | p99 ms | max ms | peak RSS MB | upstream calls | prompt tokens | answers |",
+    "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ...results.map((r) =>
-      `| ${r.name} | ${r.requests} | ${(r.bodyBytes / 1024).toFixed(0)} | ${r.finished ? "yes" : "no"} | ${r.seconds.toFixed(1)} | ${r.healthP50Ms.toFixed(1)} | ${r.healthP99Ms.toFixed(1)} | ${r.healthMaxMs.toFixed(0)} | ${r.peakRssMb.toFixed(0)} | ${r.upstreamCalls} | ${r.promptTokens ?? "-"} | ${r.statuses} |`
+      `| ${r.name} | ${r.requests} | ${(r.bodyBytes / 1024).toFixed(0)} | ${r.finished ? "yes" : "no"} | ${r.seconds.toFixed(1)} | ${r.idleP99Ms.toFixed(1)} | ${r.healthP50Ms.toFixed(1)} | ${r.healthP99Ms.toFixed(1)} | ${r.healthMaxMs.toFixed(0)} | ${r.peakRssMb.toFixed(0)} | ${r.upstreamCalls} | ${r.promptTokens ?? "-"} | ${r.statuses} |`
     )
   ].join("\n")
 

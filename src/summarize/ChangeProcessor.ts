@@ -33,8 +33,10 @@ export class WorkerEntryUnavailable extends Data.TaggedError("WorkerEntryUnavail
 // `npm run build` bundles the worker beside main.js and cli.js, where this module then lives too.
 const BUNDLED_ENTRY = new URL("./change-worker.js", import.meta.url)
 const SOURCE_ENTRY = new URL("./ChangeWorker.ts", import.meta.url)
-// A worker past this heap dies alone (the request gets a 500) instead of taking the process down.
+// A worker past this heap dies alone (the request gets a 500) instead of taking the process down;
+// a small young generation keeps the memory a worker holds between large changes low.
 const WORKER_HEAP_MB = 512
+const WORKER_YOUNG_MB = 16
 
 let bundledFromSource: string | undefined
 
@@ -78,7 +80,7 @@ class Pool extends Context.Tag("ChangeProcessor/Pool")<Pool, Worker.SerializedWo
 
 const workers = (size: number) =>
   Layer.unwrapEffect(Effect.map(workerEntry, (entry) => {
-    const spawn = (id: number) => new Thread(entry, { name: `change-worker-${id}`, resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB } })
+    const spawn = (id: number) => new Thread(entry, { name: `change-worker-${id}`, resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB, maxYoungGenerationSizeMb: WORKER_YOUNG_MB } })
     const pool = Worker.makePoolSerializedLayer(Pool, { size, concurrency: 1 }).pipe(Layer.provide(NodeWorker.layer(spawn)))
     return Layer.effect(
       ChangeProcessor,

@@ -5,7 +5,7 @@ import { estimateMessagesTokens } from "./Tokens.js"
 import { forEachRun, isLetter } from "./Words.js"
 
 /** Changes to any text below change this version; cached summaries are keyed by it. */
-export const PROMPT_VERSION = "2026-11-29.1"
+export const PROMPT_VERSION = "2026-12-02.1"
 
 /** What the caller says about the document; it comes from outside, so it is fenced as data too. */
 export interface DocumentInfo {
