@@ -1,5 +1,6 @@
 /** The summary table and `bench/RESULTS.md` of `bench/run.ts`. */
 import type { Effect } from "effect"
+import { type ScenarioFigures, table as changeTable } from "./change-load.js"
 import type * as LedgerBench from "./ledger.js"
 import type { ContenderResult, OverheadResult } from "./overhead.js"
 import type { Figures } from "./prompt-tokens.js"
@@ -30,6 +31,7 @@ export interface AllResults {
   readonly limiter: Outcome<LimiterFigures>
   readonly prompt: Outcome<Figures>
   readonly ledger: Outcome<LedgerFigures>
+  readonly changes: Outcome<ReadonlyArray<ScenarioFigures>>
 }
 
 const f0 = (n: number) => (Number.isFinite(n) ? n.toFixed(0) : "-")
@@ -263,6 +265,10 @@ export const markdown = (all: AllResults, notes: ReadonlyArray<string>): string 
     const t = ledgerRows(all.ledger.value)
     out.push("`record` at 32 concurrent callers on the real PostgreSQL:", "", mdTable(t.writes.head, t.writes.rows), "", "`totals` for one month (June 2024) by day, rows spread over 2024 (median of 9 runs from the rollup, 3 from the base table):", "", mdTable(t.totals.head, t.totals.rows), "")
   } else out.push(`Failed: ${all.ledger.error}`, "")
+  out.push("## Hostile changes (bench/change-load.ts)", "")
+  if (all.changes.ok) {
+    out.push("`npm start`'s bundle; `/health` probed one at a time while the requests are processed; the idle p99 is the same probe just before, on the same machine: what its own load costs. Targets with 4 requests at 2 MiB in flight: p99 under 50 ms, RSS under 400 MB.", "", changeTable(all.changes.value), "")
+  } else out.push(`Failed: ${all.changes.error}`, "")
   out.push("## Notes", "", ...notes.map((n) => `- ${n}`), "")
   return out.join("\n")
 }

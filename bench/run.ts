@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --profile] [-- --only=overhead,limiter,prompt,ledger]`
+ * `npm run bench [-- --quick] [-- --profile] [-- --only=overhead,limiter,prompt,ledger,changes]`
  *
  * Every benchmark of the project in one run, then one summary table, written to bench/RESULTS.md
  * (a quick run writes /tmp/policy-summarizer-bench-quick.md instead, so that a smoke run never
@@ -8,13 +8,15 @@
  *             gateway, at 1 and 32 in flight (bench/overhead.ts); a CPU profile of the service
  *             when it misses a target or with --profile;
  *   limiter:  bench/ratelimiter.ts;  prompt: bench/prompt-tokens.ts;
- *   ledger:   bench/ledger.ts (10M rows in full mode: about 4 minutes on its own; 100k in quick).
+ *   ledger:   bench/ledger.ts (10M rows in full mode: about 4 minutes on its own; 100k in quick);
+ *   changes:  bench/change-load.ts (hostile changes: /health latency, memory, upstream calls).
  * This is a harness around child processes and sockets, so it is plain async code; the Effect
  * benchmarks it folds in are run with Effect.runPromise.
  */
 import { Effect } from "effect"
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import * as Os from "node:os"
+import * as ChangeLoad from "./change-load.js"
 import * as LedgerBench from "./ledger.js"
 import * as Overhead from "./overhead.js"
 import * as PromptTokens from "./prompt-tokens.js"
@@ -60,6 +62,7 @@ const overhead = await section("overhead", () => Overhead.run(quick, argv.includ
 const limiter = await section("limiter", () => RateLimiterBench.run(quick))
 const prompt = await section("prompt", async () => PromptTokens.run())
 const ledger = await section("ledger", () => Effect.runPromise(LedgerBench.run(quick)))
+const changes = await section("changes", () => ChangeLoad.run(quick))
 
 const all: AllResults = {
   date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
@@ -77,7 +80,8 @@ const all: AllResults = {
   overhead,
   limiter,
   prompt,
-  ledger
+  ledger,
+  changes
 }
 
 console.log(summaryText(all))
@@ -85,6 +89,6 @@ const target = quick || only !== undefined ? QUICK_RESULTS : RESULTS
 const kept = existsSync(RESULTS) && target === RESULTS ? readFileSync(RESULTS, "utf8").split(KEEP_MARKER)[1] : undefined
 writeFileSync(target, `${markdown(all, NOTES)}\n${KEEP_MARKER}${kept ?? "\n"}`)
 console.log(`\nwritten to ${target}`)
-const failed = [overhead, limiter, prompt, ledger].some((o) => !o.ok && o.error !== "not run (--only)")
+const failed = [overhead, limiter, prompt, ledger, changes].some((o) => !o.ok && o.error !== "not run (--only)")
 // Pools and timers of the folded-in benchmarks must not keep the process alive.
 process.exit(failed ? 1 : 0)

@@ -1,5 +1,6 @@
 import { BigDecimal, Config as EffectConfig, Context, Data, Effect, Either, Layer, LogLevel, Option, Redacted } from "effect"
 import { readFileSync } from "node:fs"
+import { availableParallelism } from "node:os"
 import * as S from "./config/Setting.js"
 import { callerNamePattern } from "./domain/Caller.js"
 
@@ -93,6 +94,9 @@ const settings = {
   summaryLargeChange: S.withDefault("SUMMARY_LARGE_CHANGE", S.oneOf("split", "truncate"), "split"),
   summaryCacheTtlMs: S.withDefault("SUMMARY_CACHE_TTL_MS", S.integer(0, 31_536_000_000), 604_800_000),
   summaryFormat: S.withDefault("SUMMARY_FORMAT", S.oneOf("structured", "json", "text"), "structured"),
+  summaryMaxParts: S.withDefault("SUMMARY_MAX_PARTS", S.integer(2, 1_000), 8),
+  // One core stays free for the event loop (health checks, the limiter, the ledger writer).
+  changeWorkers: S.withDefault("CHANGE_WORKERS", S.integer(0, 64), Math.max(1, availableParallelism() - 1)),
   logLevel: S.withDefault("LOG_LEVEL", S.oneOfSpelled(logLevels, logLevelAliases), "info"),
   logFormat: S.withDefault("LOG_FORMAT", S.oneOfSpelled(["json", "pretty"], {}), "json"),
   headersTimeoutMs: S.withDefault("HTTP_HEADERS_TIMEOUT_MS", S.integer(100, 600_000), 10_000),
@@ -171,7 +175,9 @@ const shape = (v: Values, callers: ReadonlyArray<ApiCaller>) => ({
     inputBudgetTokens: v.summaryInputBudgetTokens,
     largeChange: v.summaryLargeChange,
     cacheTtlMs: v.summaryCacheTtlMs,
-    format: v.summaryFormat
+    format: v.summaryFormat,
+    maxParts: v.summaryMaxParts,
+    changeWorkers: v.changeWorkers
   },
   log: { level: LogLevel.fromLiteral(capitalize(v.logLevel)), format: v.logFormat }
 })

@@ -7,25 +7,31 @@ import { CircuitBreaker } from "./llm/CircuitBreaker.js"
 import { LlmClient } from "./llm/LlmClient.js"
 import { OpenRouter } from "./llm/OpenRouter.js"
 import { RateLimiter } from "./llm/RateLimiter.js"
+import { ChangeProcessor } from "./summarize/ChangeProcessor.js"
 import { Summarizer } from "./summarize/Summarizer.js"
 import { SummaryCache } from "./summarize/SummaryCache.js"
 import { Pricing } from "./usage/Pricing.js"
 import { UsageRepo } from "./usage/UsageRepo.js"
 
-const summaryServicesOn = <E, R>(database: Layer.Layer<Layer.Layer.Success<typeof Database.layer>, E, R>) =>
+const summaryServicesOn = <E, R, E2, R2>(
+  database: Layer.Layer<Layer.Layer.Success<typeof Database.layer>, E, R>,
+  changes: Layer.Layer<ChangeProcessor, E2, R2>
+) =>
   Layer.mergeAll(Summarizer.layer).pipe(
-    Layer.provideMerge(SummaryCache.layer),
+    Layer.provideMerge(Layer.mergeAll(SummaryCache.layer, changes)),
     Layer.provideMerge(LlmClient.layer),
     Layer.provideMerge(Layer.mergeAll(OpenRouter, RateLimiter.layer, CircuitBreaker.layer, Pricing.layer, BudgetGuard.layer)),
     Layer.provideMerge(UsageRepo.layer),
     Layer.provideMerge(database)
   )
 
-/** Everything a summary needs, from the database up, owning an embedded database. */
-export const SummaryServices = summaryServicesOn(Database.layer)
+/** Everything a summary needs, from the database up, owning an embedded database; one change at a time on its own thread. */
+export const SummaryServices = summaryServicesOn(Database.layer, ChangeProcessor.inProcess)
 
 /** The same for the CLI, which uses a running server's embedded database rather than opening it twice. */
-export const CliServices = summaryServicesOn(Database.cliLayer)
+export const CliServices = summaryServicesOn(Database.cliLayer, ChangeProcessor.inProcess)
 
-/** The server's services: the above plus the cost monitor's scheduled fiber. */
-export const AppServices = Layer.mergeAll(CostMonitor.live, ChatGateway.layer).pipe(Layer.provideMerge(SummaryServices))
+/** The server's services: changes processed in worker threads, plus the cost monitor's scheduled fiber and the gateway. */
+export const AppServices = Layer.mergeAll(CostMonitor.live, ChatGateway.layer).pipe(
+  Layer.provideMerge(summaryServicesOn(Database.layer, ChangeProcessor.layer))
+)

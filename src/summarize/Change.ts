@@ -1,10 +1,13 @@
 import { createTwoFilesPatch, FILE_HEADERS_ONLY, formatPatch } from "diff"
-import { Data, Either } from "effect"
+import { Either, Schema } from "effect"
 import { inlineHeading, nearestHeadingAbove } from "./Heading.js"
 import { normalizeInline } from "./Normalize.js"
 
-/** The text given as a unified diff is not one: the message says where and why. */
-export class InvalidDiff extends Data.TaggedError("InvalidDiff")<{ readonly message: string }> {}
+/**
+ * The text given as a unified diff is not one: the message says where and why. A schema, so that
+ * it crosses from the change worker as itself.
+ */
+export class InvalidDiff extends Schema.TaggedError<InvalidDiff>()("InvalidDiff", { message: Schema.String }) {}
 
 export type LineKind = "context" | "removed" | "added"
 

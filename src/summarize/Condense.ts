@@ -1,7 +1,7 @@
 import type { Change, Hunk } from "./Change.js"
 import { headingOfLine, type ReadLine } from "./Heading.js"
 import { isDecoration, normalizeInline } from "./Normalize.js"
-import { diffNormalizedWords } from "./WordDiff.js"
+import { boundedWordDiff, type WordDiffBounds } from "./WordDiff.js"
 import { forEachRun, isLetterOrNumber, isWhitespace } from "./Words.js"
 
 /** A run of changes under one heading (a location hint; null when none is known). */
@@ -15,6 +15,8 @@ export interface CondenseOptions {
   readonly contextWords?: number
   /** A whole added or removed paragraph longer than this is cut with a visible notice. */
   readonly maxParagraphChars?: number
+  /** Past these bounds an edited paragraph is shown as its old and new lines, without word marks. */
+  readonly wordDiff?: WordDiffBounds
 }
 
 /** How the condensed text marks changes; the prompt explains it to the model in these words. */
@@ -22,6 +24,8 @@ export const NOTATION = [
   "`## <heading>` names the section where the changes below it are.",
   "`- <text>` is text that was removed; `+ <text>` is text that was added.",
   "`~ <text>` is a paragraph changed in place: `[-old words-]` were removed, `{+new words+}` were added, `…` stands for unchanged text left out.",
+  "`> (moved …) <text>` is text that moved unchanged; the parentheses say from where.",
+  "`(the same change on N lines)` after a change means it was made, identically, N times; it is shown once.",
   "`[… N more characters]` means the rest of a long paragraph was left out."
 ].join("\n")
 
@@ -38,9 +42,11 @@ const MAX_PAIRING_CELLS = 2_000_000
 
 type Segment = { readonly equal: string } | { readonly removed: string; readonly added: string }
 
-const segmentsOf = (before: string, after: string): Array<Segment> => {
+const segmentsOf = (before: string, after: string, bounds: WordDiffBounds): Array<Segment> | null => {
+  const parts = boundedWordDiff(before, after, bounds)
+  if (parts === null) return null
   const segments: Array<Segment> = []
-  for (const part of diffNormalizedWords(before, after)) {
+  for (const part of parts) {
     if (!part.added && !part.removed) {
       segments.push({ equal: part.value })
       continue
@@ -95,9 +101,14 @@ const windowed = (text: string, keepHead: boolean, keepTail: boolean, words: num
  * each side of a change; longer unchanged stretches become `…`. Both lines are normalized
  * (`normalizeInline`), as the slots of a change are.
  */
-export const wordMarks = (before: string, after: string, contextWords: number = DEFAULT_CONTEXT_WORDS): string => {
+export const wordMarks = (before: string, after: string, contextWords: number = DEFAULT_CONTEXT_WORDS): string =>
+  boundedWordMarks(before, after, contextWords, { maxTokens: Infinity, maxSteps: Infinity })!
+
+/** `wordMarks` within the word diff's bounds; null past them. */
+const boundedWordMarks = (before: string, after: string, contextWords: number, bounds: WordDiffBounds): string | null => {
   const words = Math.max(1, contextWords)
-  const segments = segmentsOf(before, after)
+  const segments = segmentsOf(before, after, bounds)
+  if (segments === null) return null
   return segments
     .map((segment, index) => {
       if ("equal" in segment) return windowed(segment.equal, index > 0, index < segments.length - 1, words)
@@ -149,14 +160,90 @@ const similarity = (a: Int32Array, b: Int32Array): number => {
 interface Slot {
   readonly kind: "removed" | "added"
   readonly key: string
+  /** The heading this line is, else null. */
   readonly heading: string | null
+  /** The section the line lies in on its own side (for a heading, the one before it). */
+  readonly section: string | null
+  /** Lines of one gap lie between the same two unchanged lines (or hunk edges). */
+  readonly gap: number
 }
 
 interface Pairing {
-  /** Slots equal to another once normalized (whitespace churn, or a paragraph moved unchanged). */
+  /** Slots equal to another once normalized, in place: whitespace churn, re-wrapping, blank-line churn. */
   readonly dropped: ReadonlySet<number>
+  /** An added slot to the removed one it is a moved copy of (same text, another place or order). */
+  readonly movedFrom: ReadonlyMap<number, number>
+  /** Removed slots that reappear elsewhere (shown once, where they now stand). */
+  readonly movedAway: ReadonlySet<number>
   /** Slot index to the slot index it was paired with (an edited paragraph), both ways. */
   readonly partner: ReadonlyMap<number, number>
+}
+
+/** Indices into `values` of one longest strictly increasing subsequence (patience sorting). */
+const longestIncreasing = (values: ReadonlyArray<number>): Set<number> => {
+  const tails: Array<number> = []
+  const previous: Array<number> = new Array(values.length).fill(-1)
+  values.forEach((value, index) => {
+    let low = 0
+    let high = tails.length
+    while (low < high) {
+      const middle = (low + high) >> 1
+      if (values[tails[middle]!]! < value) low = middle + 1
+      else high = middle
+    }
+    if (low > 0) previous[index] = tails[low - 1]!
+    tails[low] = index
+  })
+  const kept = new Set<number>()
+  for (let index = tails.at(-1) ?? -1; index >= 0; index = previous[index]!) kept.add(index)
+  return kept
+}
+
+/**
+ * Removed and added lines equal once normalized, each removed one with the first added one left.
+ * A pair is churn (dropped) only when it stays in its gap and section and keeps its order against
+ * the other such pairs there; otherwise the text moved, which can change what it means.
+ */
+const matchTwins = (slots: ReadonlyArray<Slot>): Pick<Pairing, "dropped" | "movedFrom" | "movedAway"> => {
+  const dropped = new Set<number>()
+  const movedFrom = new Map<number, number>()
+  const movedAway = new Set<number>()
+  const removedByKey = new Map<string, { readonly indices: Array<number>; next: number }>()
+  slots.forEach((slot, index) => {
+    if (slot.kind !== "removed") return
+    const same = removedByKey.get(slot.key)
+    if (same === undefined) removedByKey.set(slot.key, { indices: [index], next: 0 })
+    else same.indices.push(index)
+  })
+  const inGap = new Map<number, Array<readonly [removed: number, added: number]>>()
+  slots.forEach((slot, index) => {
+    const same = slot.kind === "added" ? removedByKey.get(slot.key) : undefined
+    if (same === undefined || same.next >= same.indices.length) return
+    const twin = same.indices[same.next++]!
+    const before = slots[twin]!
+    if (before.gap === slot.gap && before.section === slot.section) {
+      const pairs = inGap.get(slot.gap)
+      if (pairs === undefined) inGap.set(slot.gap, [[twin, index]])
+      else pairs.push([twin, index])
+    } else {
+      movedFrom.set(index, twin)
+      movedAway.add(twin)
+    }
+  })
+  for (const pairs of inGap.values()) {
+    // Pairs come in the order of their added lines; those whose removed lines also increase keep their order.
+    const inOrder = longestIncreasing(pairs.map(([removed]) => removed))
+    pairs.forEach(([removed, added], index) => {
+      if (inOrder.has(index)) {
+        dropped.add(removed)
+        dropped.add(added)
+      } else {
+        movedFrom.set(added, removed)
+        movedAway.add(removed)
+      }
+    })
+  }
+  return { dropped, movedFrom, movedAway }
 }
 
 /**
@@ -165,26 +252,13 @@ interface Pairing {
  * normalized, then the most similar remaining ones, best first, nearest first on ties.
  */
 const pairSlots = (slots: ReadonlyArray<Slot>): Pairing => {
-  const dropped = new Set<number>()
+  const { dropped, movedAway, movedFrom } = matchTwins(slots)
   const partner = new Map<number, number>()
-  const removedByKey = new Map<string, Array<number>>()
-  slots.forEach((slot, index) => {
-    if (slot.kind !== "removed") return
-    const same = removedByKey.get(slot.key)
-    if (same === undefined) removedByKey.set(slot.key, [index])
-    else same.push(index)
-  })
-  slots.forEach((slot, index) => {
-    const twin = slot.kind === "added" ? removedByKey.get(slot.key)?.shift() : undefined
-    if (twin !== undefined) {
-      dropped.add(twin)
-      dropped.add(index)
-    }
-  })
-  const open = (kind: Slot["kind"]) => slots.flatMap((slot, index) => (slot.kind === kind && !dropped.has(index) ? [index] : []))
+  const open = (kind: Slot["kind"]) =>
+    slots.flatMap((slot, index) => (slot.kind === kind && !dropped.has(index) && !movedFrom.has(index) && !movedAway.has(index) ? [index] : []))
   const removed = open("removed")
   const added = open("added")
-  if (removed.length * added.length > MAX_PAIRING_CELLS) return { dropped, partner }
+  if (removed.length * added.length > MAX_PAIRING_CELLS) return { dropped, partner, movedFrom, movedAway }
   const idOf = new Map<string, number>()
   const removedWords = removed.map((index) => wordIds(slots[index]!.key, idOf))
   const addedWords = added.map((index) => wordIds(slots[index]!.key, idOf))
@@ -202,7 +276,7 @@ const pairSlots = (slots: ReadonlyArray<Slot>): Pairing => {
     partner.set(r, a)
     partner.set(a, r)
   }
-  return { dropped, partner }
+  return { dropped, partner, movedFrom, movedAway }
 }
 
 // ---- sections --------------------------------------------------------------------------------
@@ -220,19 +294,44 @@ interface Builder {
   readonly sections: () => Array<Section>
 }
 
+/** A change shown once for all its identical copies: where it stands, how often and in how many sections it was made. */
+interface Repeated {
+  readonly lines: Array<string>
+  readonly line: number
+  count: number
+  readonly headings: Set<string | null>
+}
+
+/** Sections in order of the walk; a change made identically more than once is shown once, with its count. */
 const builder = (): Builder => {
   const sections: Array<{ heading: string | null; lines: Array<string> }> = []
+  const seen = new Map<string, Repeated>()
   let current: string | null = null
   return {
     moveTo: (heading) => {
       current = heading
     },
     add: (text) => {
-      const last = sections[sections.length - 1]
-      if (last !== undefined && last.heading === current) last.lines.push(text)
-      else sections.push({ heading: current, lines: [text] })
+      const repeated = seen.get(text)
+      if (repeated !== undefined) {
+        repeated.count++
+        repeated.headings.add(current)
+        return
+      }
+      let last = sections[sections.length - 1]
+      if (last === undefined || last.heading !== current) {
+        last = { heading: current, lines: [] }
+        sections.push(last)
+      }
+      seen.set(text, { lines: last.lines, line: last.lines.length, count: 1, headings: new Set([current]) })
+      last.lines.push(text)
     },
-    sections: () => sections.map(({ heading, lines }) => ({ heading, text: lines.join("\n") }))
+    sections: () => {
+      for (const [text, { count, headings, line, lines }] of seen) {
+        if (count > 1) lines[line] = `${text} (the same change on ${count} lines${headings.size > 1 ? `, in ${headings.size} sections` : ""})`
+      }
+      return sections.map(({ heading, lines }) => ({ heading, text: lines.join("\n") }))
+    }
   }
 }
 
@@ -259,42 +358,64 @@ type Event =
 const walk = (change: Change): { readonly events: Array<Event>; readonly slots: Array<Slot> } => {
   const events: Array<Event> = []
   const slots: Array<Slot> = []
+  let gap = 0
   for (const hunk of change.hunks) {
     events.push({ type: "hunk", location: hunk.location })
+    gap++
+    // Text above a hunk is unchanged, so both sides start it in the same section.
+    const section = { removed: hunk.location, added: hunk.location }
     // Each line is normalized once, for the headings and for the slot keys alike.
     const read = hunk.lines.map((line): ReadLine => ({ normalized: normalizeInline(line.text), decoration: isDecoration(line.text) }))
     const headings = headingsOf(hunk, read)
     hunk.lines.forEach((line, index) => {
       const heading = headings[index] ?? null
-      if (line.kind === "context") {
-        if (heading !== null) events.push({ type: "heading", heading })
-        return
-      }
       // `comparableLine`: decoration counts as blank.
       const key = read[index]!.decoration ? "" : read[index]!.normalized
+      if (line.kind === "context") {
+        if (heading !== null) {
+          events.push({ type: "heading", heading })
+          section.removed = heading
+          section.added = heading
+        }
+        // An unchanged line closes a gap: text that crosses it has moved.
+        if (key !== "") gap++
+        return
+      }
       if (key === "") return
       events.push({ type: "slot", slot: slots.length })
-      slots.push({ kind: line.kind, key, heading })
+      slots.push({ kind: line.kind, key, heading, section: section[line.kind], gap })
+      if (heading !== null) section[line.kind] = heading
     })
   }
   return { events, slots }
 }
 
+/** Where a moved line came from, as the text after `> `. */
+const moveNote = (from: Slot, to: Slot): string => {
+  const quoted = (heading: string | null) => (heading === null ? "the start" : `"${heading}"`)
+  if (to.heading !== null) return `(section moved: it followed ${quoted(from.section)}, now it follows ${quoted(to.section)})`
+  if (from.section !== to.section) return `(moved from ${from.section === null ? "the start of the document" : `"${from.section}"`})`
+  return to.section === null ? "(moved)" : `(moved within "${to.section}")`
+}
+
 /**
  * What the model sees of a change: per section, only the lines that changed (normalized), long
  * edited paragraphs as word-level marks, whole added or removed paragraphs in full (up to a cap),
- * whitespace-only and invisible-character churn and paragraphs moved unchanged left out. Sections
- * follow the document's headings.
+ * paragraphs moved to another section or order marked as moved, whitespace-only and
+ * invisible-character churn left out, and a change made identically many times shown once with
+ * its count. Sections follow the document's headings.
  */
 export const condense = (change: Change, options: CondenseOptions = {}): ReadonlyArray<Section> => {
   const contextWords = Math.max(1, options.contextWords ?? DEFAULT_CONTEXT_WORDS)
   const maxChars = options.maxParagraphChars ?? DEFAULT_MAX_PARAGRAPH_CHARS
   const { events, slots } = walk(change)
-  const { dropped, partner } = pairSlots(slots)
+  const { dropped, movedAway, movedFrom, partner } = pairSlots(slots)
   const out = builder()
   const renderPair = (before: string, after: string): string => {
     const whole = `- ${capped(before, maxChars)}\n+ ${capped(after, maxChars)}`
-    const marked = `~ ${wordMarks(before, after, contextWords)}`
+    const marks = boundedWordMarks(before, after, contextWords, options.wordDiff ?? {})
+    if (marks === null) return whole
+    const marked = `~ ${marks}`
     return marked.length <= whole.length * INLINE_RATIO ? marked : whole
   }
   for (const event of events) {
@@ -304,11 +425,13 @@ export const condense = (change: Change, options: CondenseOptions = {}): Readonl
       const slot = slots[event.slot]!
       const other = partner.get(event.slot)
       // An edited pair is shown where its new version stands; churn is left out, its heading kept.
-      if (slot.kind === "removed" && (other !== undefined || dropped.has(event.slot))) continue
+      if (slot.kind === "removed" && (other !== undefined || dropped.has(event.slot) || movedAway.has(event.slot))) continue
       const heading = slot.heading ?? (other === undefined ? null : slots[other]!.heading)
       if (heading !== null) out.moveTo(heading)
       if (dropped.has(event.slot)) continue
-      if (other !== undefined) out.add(renderPair(slots[other]!.key, slot.key))
+      const origin = movedFrom.get(event.slot)
+      if (origin !== undefined) out.add(`> ${moveNote(slots[origin]!, slot)} ${capped(slot.key, maxChars)}`)
+      else if (other !== undefined) out.add(renderPair(slots[other]!.key, slot.key))
       else out.add(`${slot.kind === "removed" ? "-" : "+"} ${capped(slot.key, maxChars)}`)
     }
   }

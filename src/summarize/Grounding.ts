@@ -1,3 +1,4 @@
+import { Schema } from "effect"
 import type { Change } from "./Change.js"
 import { addedLines, removedLines } from "./Change.js"
 import type { Section } from "./Condense.js"
@@ -82,6 +83,21 @@ const sectionSides = (section: Section): Record<Side, string> => {
   return { added: normalizeForGrounding(sides.added.join("\n")), removed: normalizeForGrounding(sides.removed.join("\n")) }
 }
 
+const Sides = Schema.Struct({ added: Schema.String, removed: Schema.String })
+
+/**
+ * What the grounding check needs of a change, normalized: the whole added and removed text and
+ * each condensed section's. Small beside the change, so the worker that condenses it sends it back.
+ */
+export const GroundingBasis = Schema.Struct({ ...Sides.fields, sections: Schema.Array(Sides) })
+export type GroundingBasis = typeof GroundingBasis.Type
+
+export const groundingBasis = (change: Change, sections: ReadonlyArray<Section>): GroundingBasis => ({
+  added: normalizeForGrounding(addedLines(change).join("\n")),
+  removed: normalizeForGrounding(removedLines(change).join("\n")),
+  sections: sections.map(sectionSides)
+})
+
 export interface MissingQuote {
   /** Index of the item in the answer. */
   readonly item: number
@@ -106,12 +122,10 @@ export interface Grounder {
  * quote may span a line break. Coverage counts the sections of the condensed change that hold at
  * least one grounded quote.
  */
-export const makeGrounder = (change: Change, sections: ReadonlyArray<Section>): Grounder => {
-  const whole: Record<Side, string> = {
-    added: normalizeForGrounding(addedLines(change).join("\n")),
-    removed: normalizeForGrounding(removedLines(change).join("\n"))
-  }
-  const bySection = sections.map(sectionSides)
+export const makeGrounder = (basis: GroundingBasis): Grounder => {
+  const whole: Record<Side, string> = { added: basis.added, removed: basis.removed }
+  const bySection = basis.sections
+  const sectionCount = bySection.length
   const check = (changes: ReadonlyArray<AnswerChange>): GroundingReport => {
     const missing: Array<MissingQuote> = []
     const covered = new Set<number>()
@@ -135,7 +149,7 @@ export const makeGrounder = (change: Change, sections: ReadonlyArray<Section>): 
       }
       return all
     })
-    return { grounded, missing, counts: { quotes, grounded: groundedQuotes, sections: sections.length, covered: covered.size } }
+    return { grounded, missing, counts: { quotes, grounded: groundedQuotes, sections: sectionCount, covered: covered.size } }
   }
   return { check }
 }

@@ -6,7 +6,7 @@ import { estimateMessagesTokens, estimateTokens } from "./Tokens.js"
 import { forEachRun, isLetter } from "./Words.js"
 
 /** Changes to any text below change this version; cached summaries are keyed by it. */
-export const PROMPT_VERSION = "2026-11-29.1"
+export const PROMPT_VERSION = "2026-12-02.1"
 
 /** The version of the structured prompt (`buildStructuredMessages` and its corrections); cached summaries are keyed by it too. */
 export const STRUCTURED_PROMPT_VERSION = "2026-12-02.1"

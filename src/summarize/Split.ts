@@ -89,16 +89,26 @@ const part = (sections: ReadonlyArray<Section>): Part => {
   return { sections, text, tokens: estimateTokens(text) }
 }
 
-const greedy = (sections: ReadonlyArray<Section>, budget: number): Array<Part> => {
-  const parts: Array<Part> = []
-  let current: Array<Section> = []
+/** A piece of a section, cut to fit the budget, and the index of the section it comes from. */
+interface Piece {
+  readonly section: Section
+  readonly source: number
+}
+
+const piecesOf = (sections: ReadonlyArray<Section>, budget: number): Array<Piece> =>
+  sections.flatMap((section, source) => fitSection(section, budget).map((piece) => ({ section: piece, source })))
+
+/** Pieces grouped in order, each group as large as fits in `budget`. */
+const groups = (pieces: ReadonlyArray<Piece>, budget: number): Array<Array<Piece>> => {
+  const result: Array<Array<Piece>> = []
+  let current: Array<Piece> = []
   let tokens = 0
-  for (const piece of sections.flatMap((section) => fitSection(section, budget))) {
+  for (const piece of pieces) {
     // Estimates of pieces add up to at least the estimate of their concatenation, so this is safe.
-    const pieceTokens = estimateTokens(renderSection(piece))
+    const pieceTokens = estimateTokens(renderSection(piece.section))
     const added = current.length === 0 ? pieceTokens : tokens + SEPARATOR_TOKENS + pieceTokens
     if (current.length > 0 && added > budget) {
-      parts.push(part(current))
+      result.push(current)
       current = [piece]
       tokens = pieceTokens
     } else {
@@ -106,9 +116,12 @@ const greedy = (sections: ReadonlyArray<Section>, budget: number): Array<Part> =
       tokens = added
     }
   }
-  if (current.length > 0) parts.push(part(current))
-  return parts
+  if (current.length > 0) result.push(current)
+  return result
 }
+
+const greedy = (sections: ReadonlyArray<Section>, budget: number): Array<Part> =>
+  groups(piecesOf(sections, budget), budget).map((group) => part(group.map((piece) => piece.section)))
 
 /**
  * Groups sections, in order, into as few parts as fit: each part's text (sections rendered and
@@ -164,4 +177,21 @@ export const truncate = (sections: ReadonlyArray<Section>, budgetTokens: number)
   const omittedSections = sections.length - 1 - lastStarted
   const notice = truncationNotice(omittedChars, omittedSections)
   return { text: text === "" ? notice : `${text}${SEPARATOR}${notice}`, omittedChars, omittedSections }
+}
+
+/**
+ * `plan` with at most `maxParts` parts, so that one summary cannot take more than its share of
+ * the upstream limit: past it, the first `maxParts` full parts, the last one ending with the
+ * notice `truncate` writes.
+ */
+export const planWithin = (sections: ReadonlyArray<Section>, budgetTokens: number, maxParts: number): ReadonlyArray<Part> => {
+  const parts = plan(sections, budgetTokens)
+  if (parts.length <= maxParts) return parts
+  const budget = Math.max(1, Math.floor(budgetTokens) - NOTICE_TOKENS)
+  const kept = groups(piecesOf(sections, budget), budget).slice(0, Math.max(1, maxParts))
+  const keptText = kept.map((group) => part(group.map((piece) => piece.section)).text).join(SEPARATOR)
+  const whole = sections.map(renderSection).join(SEPARATOR)
+  const lastStarted = kept.at(-1)!.at(-1)!.source
+  const notice: Section = { heading: null, text: truncationNotice(Math.max(0, whole.length - keptText.length), sections.length - 1 - lastStarted) }
+  return kept.map((group, index) => part([...group.map((piece) => piece.section), ...(index === kept.length - 1 ? [notice] : [])]))
 }

@@ -1,8 +1,7 @@
 import { Effect, Either } from "effect"
 import type { ChatMessage, CompletionSuccess, ResponseFormat } from "../domain/Completion.js"
 import type { LlmError } from "../domain/LlmError.js"
-import type { Change } from "./Change.js"
-import type { Section } from "./Condense.js"
+import type { GroundingBasis } from "./Grounding.js"
 import { makeGrounder } from "./Grounding.js"
 import type { PromptInput } from "./Prompt.js"
 import { buildStructuredMessages, correctionMessages, cutFeedback, decodingFeedback, groundingFeedback, maxItemsFor, responseFormatOf } from "./Prompt.js"
@@ -28,8 +27,8 @@ export interface StructuredRequest {
   /** The completion cap: how many items to ask for follows from it. */
   readonly maxTokens: number
   readonly prompt: Omit<PromptInput, "changeText" | "part" | "nonce">
-  readonly change: Change
-  readonly sections: ReadonlyArray<Section>
+  /** The change's text the quotes are checked against. */
+  readonly basis: GroundingBasis
   /** The change text to send: one piece, or the parts of a split change (each asked on its own, then merged). */
   readonly pieces: ReadonlyArray<string>
 }
@@ -70,7 +69,7 @@ export const makeStructuredFlow = () => {
 
   const run = (call: Call, request: StructuredRequest): Effect.Effect<StructuredOutcome, LlmError> =>
     Effect.gen(function*() {
-      const grounder = makeGrounder(request.change, request.sections)
+      const grounder = makeGrounder(request.basis)
       const split = request.pieces.length > 1
 
       const ask = (changeText: string, index: number): Effect.Effect<Piece, LlmError> =>

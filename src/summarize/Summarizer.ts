@@ -6,13 +6,10 @@ import type { LlmError, RateLimitQueueFull } from "../domain/LlmError.js"
 import { formatOption } from "../domain/Money.js"
 import { LlmClient } from "../llm/LlmClient.js"
 import { Pricing } from "../usage/Pricing.js"
-import type { Change, InvalidDiff } from "./Change.js"
-import { fromTexts, fromUnifiedDiff } from "./Change.js"
-import { condense, render } from "./Condense.js"
-import { isCosmeticOnly } from "./Normalize.js"
+import type { InvalidDiff } from "./Change.js"
+import { ChangeProcessor } from "./ChangeProcessor.js"
 import type { DocumentInfo } from "./Prompt.js"
 import { buildCombineMessages, buildMessages, overheadTokens, PROMPT_VERSION, STRUCTURED_PROMPT_VERSION } from "./Prompt.js"
-import { plan, truncate } from "./Split.js"
 import { detailOf, reasonOf } from "./Fallback.js"
 import type { StructuredOutcome } from "./StructuredFlow.js"
 import { makeStructuredFlow } from "./StructuredFlow.js"
@@ -20,7 +17,6 @@ import { cosmeticStructured } from "./StructuredSummary.js"
 import type { Summary } from "./Summary.js"
 import { SummaryCache } from "./SummaryCache.js"
 import { taggedCounter } from "../metrics/TaggedCounter.js"
-import { estimateTokens } from "./Tokens.js"
 
 export interface SummaryInput {
   readonly change: { readonly diff: string } | { readonly before: string; readonly after: string }
@@ -63,14 +59,10 @@ const make = Effect.gen(function*() {
   const llm = yield* LlmClient
   const cache = yield* SummaryCache
   const pricing = yield* Pricing
+  const changes = yield* ChangeProcessor
   const { openrouter, summary: settings } = config
   const language = Option.getOrUndefined(settings.language)
   const structuredFlow = makeStructuredFlow()
-
-  const parse = ({ change }: SummaryInput): Effect.Effect<Change, InvalidDiff> =>
-    "diff" in change
-      ? Either.match(fromUnifiedDiff(change.diff), { onLeft: Effect.fail, onRight: Effect.succeed })
-      : Effect.sync(() => fromTexts(change.before, change.after))
 
   /** The input budget for the change text: the configured one, within the model's context. */
   const changeBudget = (model: string, maxTokens: number, document: DocumentInfo | undefined) =>
@@ -87,21 +79,25 @@ const make = Effect.gen(function*() {
     Effect.gen(function*() {
       const startedAt = yield* Clock.currentTimeMillis
       const elapsed = Effect.map(Clock.currentTimeMillis, (now) => now - startedAt)
-      const change = yield* parse(input)
-      const base = { rawDiff: change.rawDiff, cached: false, model: null, provider: null, requestId: null, fallbackDetail: null, structured: null, grounding: null, structuredError: null }
-      const sections = condense(change)
-      if (isCosmeticOnly(change) || sections.length === 0) {
-        yield* Metric.increment(summaries("summarized", "cosmetic"))
-        return { ...base, status: "summarized", summary: COSMETIC_SUMMARY, structured: cosmeticStructured(COSMETIC_SUMMARY), fallbackReason: null, usage: null, attempts: 0, latencyMs: yield* elapsed } satisfies Summary
-      }
-
       const model = input.model ?? openrouter.defaultModel
       const temperature = input.temperature ?? openrouter.temperature
       const maxTokens = input.maxTokens ?? openrouter.maxTokens
       const document = input.document
-      const text = render(sections)
+      const budget = yield* changeBudget(model, maxTokens, document)
+      // Everything in proportion to the change's size happens off the event loop.
+      const { changeText, cosmetic, grounding, rawDiff, textHash } = yield* changes.process(input.change, {
+        budgetTokens: budget,
+        maxParts: settings.maxParts,
+        largeChange: settings.largeChange
+      })
+      const base = { rawDiff, cached: false, model: null, provider: null, requestId: null, fallbackDetail: null, structured: null, grounding: null, structuredError: null }
+      if (cosmetic) {
+        yield* Metric.increment(summaries("summarized", "cosmetic"))
+        return { ...base, status: "summarized", summary: COSMETIC_SUMMARY, structured: cosmeticStructured(COSMETIC_SUMMARY), fallbackReason: null, usage: null, attempts: 0, latencyMs: yield* elapsed } satisfies Summary
+      }
+
       const key = createHash("sha256")
-        .update(JSON.stringify([PROMPT_VERSION, settings.format, settings.format === "text" ? null : STRUCTURED_PROMPT_VERSION, model, openrouter.fallbackModels, temperature, maxTokens, language ?? null, settings.largeChange, document ?? null, text]))
+        .update(JSON.stringify([PROMPT_VERSION, settings.format, settings.format === "text" ? null : STRUCTURED_PROMPT_VERSION, model, openrouter.fallbackModels, temperature, maxTokens, language ?? null, settings.largeChange, settings.maxParts, document ?? null, textHash]))
         .digest("hex")
 
       const cached = yield* cache.get(key)
@@ -121,17 +117,14 @@ const make = Effect.gen(function*() {
           (result) => Effect.zipRight(Ref.update(attempts, (n) => n + result.attempts), result.status === "success" ? Effect.succeed(result) : Effect.fail(result.error))
         )
       const prompt = { ...(document ? { document } : {}), ...(language ? { language } : {}) }
-      const budget = yield* changeBudget(model, maxTokens, document)
 
-      const calls: Effect.Effect<ReadonlyArray<CompletionSuccess>, LlmError> = estimateTokens(text) <= budget
-        ? Effect.map(call(buildMessages({ ...prompt, changeText: text }), "summary"), Arr.of)
-        : settings.largeChange === "truncate"
-        ? Effect.map(call(buildMessages({ ...prompt, changeText: truncate(sections, budget).text }), "summary"), Arr.of)
+      const calls: Effect.Effect<ReadonlyArray<CompletionSuccess>, LlmError> = changeText._tag !== "Parts"
+        ? Effect.map(call(buildMessages({ ...prompt, changeText: changeText.text }), "summary"), Arr.of)
         : Effect.gen(function*() {
-          const parts = plan(sections, budget)
+          const parts = changeText.texts
           const partials = yield* Effect.forEach(
             parts,
-            (part, i) => call(buildMessages({ ...prompt, changeText: part.text, part: { index: i + 1, total: parts.length } }), "summary-part"),
+            (part, i) => call(buildMessages({ ...prompt, changeText: part, part: { index: i + 1, total: parts.length } }), "summary-part"),
             // As many at once as there are lanes: the limiter's turns keep other requests from waiting behind them.
             { concurrency: config.rateLimit.maxConcurrency }
           )
@@ -146,13 +139,8 @@ const make = Effect.gen(function*() {
           model,
           maxTokens,
           prompt,
-          change,
-          sections,
-          pieces: estimateTokens(text) <= budget
-            ? [text]
-            : settings.largeChange === "truncate"
-            ? [truncate(sections, budget).text]
-            : plan(sections, budget).map((part) => part.text)
+          basis: grounding,
+          pieces: changeText._tag === "Parts" ? changeText.texts : [changeText.text]
         })
       const outcome = yield* Effect.either(asked)
       const latencyMs = yield* elapsed

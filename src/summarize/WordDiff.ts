@@ -60,9 +60,11 @@ interface Path {
 /**
  * The library's Myers diff (`Diff.diffWithOptionsObj`) step for step, on bare tokens: the same
  * choice between an insertion and a removal at every diagonal, the same pruning, hence the same
- * edit script whenever several are equally short.
+ * edit script whenever several are equally short. Null once `maxSteps` diagonals and token
+ * comparisons were spent: the search costs (tokens x edits), quadratic for a reordered line.
  */
-const editScript = (before: ReadonlyArray<string>, after: ReadonlyArray<string>): Array<Component> => {
+const editScript = (before: ReadonlyArray<string>, after: ReadonlyArray<string>, maxSteps: number): Array<Component> | null => {
+  let steps = 0
   const oldLen = before.length
   const newLen = after.length
   // Diagonals run from -newLen to oldLen; the neighbours of the outermost ones are read too.
@@ -76,6 +78,7 @@ const editScript = (before: ReadonlyArray<string>, after: ReadonlyArray<string>)
       newPos++
       oldPos++
     }
+    steps += oldPos - start + 1
     if (oldPos > start) path.last = { count: oldPos - start, added: false, removed: false, previous: path.last }
     path.oldPos = oldPos
     return newPos
@@ -115,6 +118,7 @@ const editScript = (before: ReadonlyArray<string>, after: ReadonlyArray<string>)
       const path = !canRemove || (canAdd && removePath.oldPos < addPath.oldPos) ? extend(addPath!, true, 0) : extend(removePath, false, 1)
       const newPos = slide(path, diagonal)
       if (path.oldPos + 1 >= oldLen && newPos + 1 >= newLen) return components(path.last)
+      if (steps > maxSteps) return null
       best[offset + diagonal] = path
       if (path.oldPos + 1 >= oldLen) maxDiagonal = Math.min(maxDiagonal, diagonal - 1)
       if (newPos + 1 >= newLen) minDiagonal = Math.max(minDiagonal, diagonal + 1)
@@ -126,16 +130,28 @@ const editScript = (before: ReadonlyArray<string>, after: ReadonlyArray<string>)
   return everything
 }
 
+export interface WordDiffBounds {
+  /** Tokens a line may have; a longer line is not diffed by words. */
+  readonly maxTokens?: number
+  /** Search steps (diagonals visited and tokens compared) before giving up. */
+  readonly maxSteps?: number
+}
+
+// About 60 KB of prose per line; a word diff there still reads well when few words changed.
+const MAX_TOKENS = 10_000
+// Tens of milliseconds: a lightly edited paragraph of MAX_TOKENS needs a small fraction of it,
+// while a reordered one would need (tokens x edits), minutes and gigabytes.
+const MAX_STEPS = 2_000_000
+
 /**
- * `diffWords(before, after)` of the `diff` library, for lines as `normalizeInline` returns them
- * (single spaces, trimmed), several times faster: tokens are found without a Unicode regex and
- * compared without their spaces (the library trims both at every comparison), the search keeps
- * its paths in an array rather than under negative indices, and values are cut from the lines
- * instead of joined from token strings.
+ * `diffNormalizedWords` within bounds: null when a line has more than `maxTokens` tokens or the
+ * search needs more than `maxSteps` steps, so that the caller shows both lines whole instead.
  */
-export const diffNormalizedWords = (before: string, after: string): Array<ChangeObject<string>> => {
+export const boundedWordDiff = (before: string, after: string, bounds: WordDiffBounds = {}): Array<ChangeObject<string>> | null => {
+  const maxTokens = bounds.maxTokens ?? MAX_TOKENS
   const old = tokensOf(before)
   const now = tokensOf(after)
+  if (old.texts.length > maxTokens || now.texts.length > maxTokens) return null
   // The library's token is the word with the spaces on either side; a run of tokens joins to the
   // line from the first one's leading space to the last one's trailing space.
   const slice = (text: string, tokens: Tokens, from: number, count: number): string => {
@@ -143,9 +159,11 @@ export const diffNormalizedWords = (before: string, after: string): Array<Change
     const end = tokens.ends[from + count - 1]!
     return text.slice(start > 0 && text[start - 1] === " " ? start - 1 : start, text[end] === " " ? end + 1 : end)
   }
+  const script = editScript(old.texts, now.texts, bounds.maxSteps ?? MAX_STEPS)
+  if (script === null) return null
   let oldPos = 0
   let newPos = 0
-  const changes = editScript(old.texts, now.texts).map(({ added, count, removed }): ChangeObject<string> => {
+  const changes = script.map(({ added, count, removed }): ChangeObject<string> => {
     if (removed) {
       const value = slice(before, old, oldPos, count)
       oldPos += count
@@ -159,3 +177,13 @@ export const diffNormalizedWords = (before: string, after: string): Array<Change
   // The library's own clean-up of the spaces between changes.
   return wordDiff.postProcess(changes, {})
 }
+
+/**
+ * `diffWords(before, after)` of the `diff` library, for lines as `normalizeInline` returns them
+ * (single spaces, trimmed), several times faster: tokens are found without a Unicode regex and
+ * compared without their spaces (the library trims both at every comparison), the search keeps
+ * its paths in an array rather than under negative indices, and values are cut from the lines
+ * instead of joined from token strings. Unbounded: requests go through `boundedWordDiff`.
+ */
+export const diffNormalizedWords = (before: string, after: string): Array<ChangeObject<string>> =>
+  boundedWordDiff(before, after, { maxTokens: Infinity, maxSteps: Infinity })!

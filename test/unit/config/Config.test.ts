@@ -3,6 +3,7 @@ import { BigDecimal, ConfigProvider, Effect, LogLevel, Option, Redacted } from "
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
+import { availableParallelism } from "node:os"
 import { load } from "../../../src/Config.js"
 
 const withEnv = (env: Record<string, string>) =>
@@ -24,6 +25,19 @@ describe("Config", () => {
       expect(config.llm).toMatchObject({ maxRetries: 3, retryBaseMs: 1000, aiEnabled: true })
       expect(config.rateLimit).toMatchObject({ requests: 60, windowMs: 60_000, maxConcurrency: 8, queueMax: 1000 })
       expect(config.server).toMatchObject({ host: "127.0.0.1", port: 8080, maxInputBytes: 2_097_152 })
+    }))
+
+  it.effect("SUMMARY_MAX_PARTS defaults to 8 and CHANGE_WORKERS to the cores but one; both are checked", () =>
+    Effect.gen(function*() {
+      const config = yield* withEnv({})
+      expect(config.summary.maxParts).toBe(8)
+      expect(config.summary.changeWorkers).toBe(Math.max(1, availableParallelism() - 1))
+      expect((yield* withEnv({ SUMMARY_MAX_PARTS: "3", CHANGE_WORKERS: "0" })).summary).toMatchObject({ maxParts: 3, changeWorkers: 0 })
+      const error = yield* Effect.flip(withEnv({ SUMMARY_MAX_PARTS: "1", CHANGE_WORKERS: "many" }))
+      expect(error.problems).toEqual([
+        `SUMMARY_MAX_PARTS: got "1": expected a whole number from 2 to 1000`,
+        `CHANGE_WORKERS: got "many": expected a whole number from 0 to 64`
+      ])
     }))
 
   it.effect("reports every bad variable at once, each with its problem and expected form", () =>

@@ -78,6 +78,73 @@ describe("condense", () => {
   })
 })
 
+describe("condense: bounded word diff", () => {
+  it("shows an edited paragraph as its old and new lines once the word diff's budget is spent", () => {
+    const before = `# Terms\n\n${words(300, "w")} liability ${words(300, "v")}\n`
+    const after = before.replace("liability", "no liability").replace("v200", "v200 only")
+    expect(render(condense(fromTexts(before, after)))).toContain("{+no +}liability")
+    const text = render(condense(fromTexts(before, after), { wordDiff: { maxSteps: 10 } }))
+    expect(text).not.toContain("{+")
+    expect(text).toContain("\n- w0 w1 w2")
+    expect(text).toContain("\n+ w0 w1 w2")
+  })
+
+  it("shows the reported 16,000-word reversed line as its old and new lines, cut with a notice", () => {
+    const list = Array.from({ length: 16_000 }, (_, i) => `w${i}`)
+    const text = render(condense(fromTexts(`${list.join(" ")}\n`, `${[...list].reverse().join(" ")}\n`)))
+    expect(text).toMatch(/^- w0 w1 w2 .* \[… \d+ more characters\]\n\+ w15999 w15998 .* \[… \d+ more characters\]$/)
+  })
+})
+
+describe("condense: moved text", () => {
+  const policy = (whatWeDo: ReadonlyArray<string>, whatWeNeverDo: ReadonlyArray<string>) =>
+    `# Privacy\n\n## What we do\n\n${whatWeDo.join("\n\n")}\n\n## What we never do\n\n${whatWeNeverDo.join("\n\n")}\n`
+
+  it("marks a sentence moved to another section as moved, naming where it came from (the reported case)", () => {
+    const before = policy(["We keep your email.", "We show you ads."], ["We sell your data.", "We read your messages."])
+    const after = policy(["We keep your email.", "We sell your data."], ["We show you ads.", "We read your messages."])
+    expect(render(condense(fromTexts(before, after)))).toBe([
+      "## What we do",
+      "> (moved from \"What we never do\") We sell your data.",
+      "",
+      "## What we never do",
+      "> (moved from \"What we do\") We show you ads."
+    ].join("\n"))
+  })
+
+  it("marks an item of a reordered list as moved within its section", () => {
+    const text = render(condense(fromTexts("## Uses\n\n- Billing\n- Security\n- Advertising\n", "## Uses\n\n- Advertising\n- Billing\n- Security\n")))
+    expect(text).toMatch(/^## Uses\n> \(moved within "Uses"\) - (Advertising|Billing|Security)$/)
+  })
+
+  it("marks a section moved whole: its heading says where it was and where it is", () => {
+    const before = "# T\n\n## A\n\nText a.\n\n## B\n\nText b.\n\n## C\n\nText c.\n"
+    const after = "# T\n\n## A\n\nText a.\n\n## C\n\nText c.\n\n## B\n\nText b.\n"
+    expect(render(condense(fromTexts(before, after)))).toBe([
+      "## B",
+      "> (section moved: it followed \"A\", now it follows \"C\") ## B",
+      "> (moved within \"B\") Text b."
+    ].join("\n"))
+  })
+
+  it("still leaves out lines that only changed their spacing or blank lines in place", () => {
+    expect(condense(fromTexts("## A\n\nOne two\nthree.\n\nFour.\nFive.\n", "## A\n\nOne  two\nthree.\n\n\nFour.\n\nFive.\n"))).toEqual([])
+  })
+})
+
+describe("condense: repeated edits", () => {
+  it("shows the same change made on 200,000 lines once, with its count", () => {
+    const diff = `--- a/list.txt\n+++ b/list.txt\n@@ -1,200000 +1,200000 @@\n${"-1\n+2\n".repeat(200_000)}`
+    expect(render(condense(Either.getOrThrow(fromUnifiedDiff(diff))))).toBe("- 1 (the same change on 200000 lines)\n+ 2 (the same change on 200000 lines)")
+  })
+
+  it("counts the sections a repeated change was made in", () => {
+    const before = "## A\n\nUpdated 2024.\n\nText a.\n\n## B\n\nUpdated 2024.\n\nText b.\n\n## C\n\nUpdated 2024.\n"
+    const text = render(condense(fromTexts(before, before.replaceAll("2024", "2025"))))
+    expect(text).toBe("## A\n- Updated 2024.\n+ Updated 2025. (the same change on 3 lines, in 3 sections)")
+  })
+})
+
 describe("wordMarks", () => {
   it("joins changes separated by a space into one mark", () => {
     expect(wordMarks("we keep your data", "we sell all data")).toBe("we [-keep your-]{+sell all+} data")

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
 import { fromTexts, fromUnifiedDiff } from "../../../src/summarize/Change.js"
 import { condense } from "../../../src/summarize/Condense.js"
-import { makeGrounder, normalizeForGrounding } from "../../../src/summarize/Grounding.js"
+import { groundingBasis, makeGrounder, normalizeForGrounding } from "../../../src/summarize/Grounding.js"
 import type { AnswerChange, Kind } from "../../../src/summarize/StructuredSummary.js"
 
 const patch = [
@@ -22,7 +22,7 @@ const patch = [
 ].join("\n")
 const change = Either.getOrThrow(fromUnifiedDiff(patch))
 const sections = condense(change)
-const grounder = makeGrounder(change, sections)
+const grounder = makeGrounder(groundingBasis(change, sections))
 
 const itemQuoting = (quotes: ReadonlyArray<string>, kind: Kind = "added"): AnswerChange => ({
   topic: "data-sharing",
@@ -94,7 +94,7 @@ describe("grounding", () => {
     const before = "# Terms\n\nDisputes go to court.\n"
     const after = "# Terms\n\nDisputes go to binding *arbitration*; you waive class actions.\n"
     const texts = fromTexts(before, after)
-    const g = makeGrounder(texts, condense(texts))
+    const g = makeGrounder(groundingBasis(texts, condense(texts)))
     expect(g.check([itemQuoting(["Disputes go to binding arbitration; you waive class actions."], "modified")]).counts).toEqual({ quotes: 1, grounded: 1, sections: 1, covered: 1 })
   })
 })

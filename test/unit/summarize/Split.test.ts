@@ -3,7 +3,7 @@ import * as fc from "fast-check"
 import { fromTexts } from "../../../src/summarize/Change.js"
 import { condense, render, type Section } from "../../../src/summarize/Condense.js"
 import { buildMessages, overheadTokens } from "../../../src/summarize/Prompt.js"
-import { plan, truncate } from "../../../src/summarize/Split.js"
+import { plan, planWithin, truncate } from "../../../src/summarize/Split.js"
 import { estimateMessagesTokens, estimateTokens } from "../../../src/summarize/Tokens.js"
 import { loadFixtures } from "./fixtures.js"
 
@@ -92,5 +92,23 @@ describe("truncate", () => {
 
   it("changes nothing when the whole change fits", () => {
     expect(truncate(sections, 100_000)).toEqual({ text: render(sections), omittedChars: 0, omittedSections: 0 })
+  })
+})
+
+describe("planWithin", () => {
+  const sections = Array.from({ length: 40 }, (_, i) => ({ heading: `Section ${i}`, text: `+ ${`word${i} `.repeat(200).trim()}` }))
+
+  it("stops at the maximum number of parts, the last ending with the visible truncation notice", () => {
+    expect(plan(sections, 1_000).length).toBeGreaterThan(4)
+    const parts = planWithin(sections, 1_000, 4)
+    expect(parts).toHaveLength(4)
+    for (const part of parts) expect(part.tokens).toBeLessThanOrEqual(1_000)
+    expect(parts.slice(0, -1).some((part) => part.text.includes("too long to show whole"))).toBe(false)
+    expect(parts.at(-1)!.text).toMatch(/\[… the change is too long to show whole: \d+ more characters in \d+ more sections were left out\]$/)
+    expect(parts[0]!.text.startsWith("## Section 0\n+ word0")).toBe(true)
+  })
+
+  it("is plan when the change needs no more parts than allowed", () => {
+    expect(planWithin(sections, 1_000, 1_000)).toEqual(plan(sections, 1_000))
   })
 })

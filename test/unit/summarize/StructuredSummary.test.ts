@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Either, JSONSchema, Option, Schema, SchemaAST } from "effect"
 import { fromUnifiedDiff } from "../../../src/summarize/Change.js"
 import { condense } from "../../../src/summarize/Condense.js"
-import { makeGrounder } from "../../../src/summarize/Grounding.js"
+import { groundingBasis, makeGrounder } from "../../../src/summarize/Grounding.js"
 import { buildStructuredMessages, maxItemsFor, responseFormatOf, SCHEMA_INTRO, SEVERITY_RULES } from "../../../src/summarize/Prompt.js"
 import {
   Answer,
@@ -127,7 +127,7 @@ describe("the OpenAPI example", () => {
     const examples = Option.getOrThrow(SchemaAST.getExamplesAnnotation(Structured.ast))
     const example = Schema.decodeUnknownSync(Structured)(examples[0])
     const change = Either.getOrThrow(fromUnifiedDiff(fixture("07-").patch))
-    const report = makeGrounder(change, condense(change)).check(example.changes)
+    const report = makeGrounder(groundingBasis(change, condense(change))).check(example.changes)
     expect(report.grounded).toEqual(example.changes.map(() => true))
   })
 })

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { type ChangeObject, diffWords } from "diff"
 import * as fc from "fast-check"
 import { normalizeInline } from "../../../src/summarize/Normalize.js"
-import { diffNormalizedWords } from "../../../src/summarize/WordDiff.js"
+import { boundedWordDiff, diffNormalizedWords } from "../../../src/summarize/WordDiff.js"
 import { loadFixtures } from "./fixtures.js"
 
 const plain = (changes: ReadonlyArray<ChangeObject<string>>) =>
@@ -46,6 +46,41 @@ describe("diffNormalizedWords", () => {
       const added = changed("+")
       for (let i = 0; i < Math.min(removed.length, added.length, 20); i++) {
         expect(plain(diffNormalizedWords(removed[i]!, added[i]!))).toEqual(plain(diffWords(removed[i]!, added[i]!)))
+      }
+    }
+  })
+})
+
+describe("boundedWordDiff", () => {
+  const distinct = (count: number) => Array.from({ length: count }, (_, i) => `w${i}`)
+
+  it("gives up on a reordered line once its step budget is spent, instead of searching (tokens x edits)", () => {
+    const words = distinct(2_000)
+    const before = words.join(" ")
+    const after = [...words].reverse().join(" ")
+    expect(boundedWordDiff(before, after, { maxSteps: 100_000 })).toBeNull()
+    expect(boundedWordDiff(before, after, { maxSteps: Infinity })).not.toBeNull()
+  })
+
+  it("gives up on the reported 16,000-word reversed line with its default bounds", () => {
+    const words = distinct(16_000)
+    expect(boundedWordDiff(words.join(" "), [...words].reverse().join(" "))).toBeNull()
+  })
+
+  it("does not diff a line of more tokens than its cap by words", () => {
+    const line = distinct(50).join(" ")
+    expect(boundedWordDiff(line, `${line} more`, { maxTokens: 50 })).toBeNull()
+    expect(boundedWordDiff(line, `${line} more`, { maxTokens: 51 })).toEqual(diffNormalizedWords(line, `${line} more`))
+  })
+
+  it("gives the unbounded result, within its default bounds, for every edited paragraph of the real policies", () => {
+    for (const f of loadFixtures()) {
+      const changed = (prefix: string) =>
+        f.patch.split("\n").filter((l) => l.startsWith(prefix) && !l.startsWith(prefix.repeat(3))).map((l) => normalizeInline(l.slice(1)))
+      const removed = changed("-")
+      const added = changed("+")
+      for (let i = 0; i < Math.min(removed.length, added.length, 20); i++) {
+        expect(boundedWordDiff(removed[i]!, added[i]!)).toEqual(diffNormalizedWords(removed[i]!, added[i]!))
       }
     }
   })
