@@ -22,9 +22,26 @@ export const fallbackReasons: Readonly<Record<string, string>> = {
 
 const summarized = {
   status: "summarized",
-  summary: "The retention period grows from 30 to 90 days, and your data is now shared with partners.",
+  summary: "The service now keeps your data for 90 days and shares it with partners.\n\n- Data is kept 90 days instead of 30. Your data stays three times longer. (high: data-retention)",
+  structured: {
+    headline: "The service now keeps your data for 90 days and shares it with partners.",
+    severity: "high",
+    cosmetic: false,
+    changes: [{
+      topic: "data-retention",
+      kind: "modified",
+      what: "Data is kept 90 days instead of 30.",
+      impact: "Your data stays three times longer.",
+      severity: "high",
+      quotes: ["We keep your data 90 days and share it with partners."],
+      grounded: true
+    }]
+  },
+  grounding: { quotes: 1, grounded: 1, sections: 1, covered: 1 },
+  structuredError: null,
   rawDiff,
   fallbackReason: null,
+  fallbackDetail: null,
   model: "openai/gpt-4o-mini",
   provider: "OpenAI",
   requestId: "gen-1733140000-abcdef",
@@ -121,6 +138,30 @@ const examples: Readonly<Record<string, { readonly request?: Json; readonly resp
       "400": error("BadRequest", "before must be a nextCursor returned by this endpoint", { field: "before" }),
       "401": error("Unauthorized", "Missing or wrong bearer token"),
       "503": error("ServiceUnavailable", "The usage ledger is unreachable; try again shortly")
+    }
+  },
+  "gateway.chatCompletions": {
+    request: {
+      model: "openai/gpt-4o-mini",
+      messages: [{ role: "user", content: "Which dates does this policy set?" }],
+      max_tokens: 200
+    },
+    responses: {
+      "200": {
+        id: "gen-1733140000-abcdef",
+        object: "chat.completion",
+        created: 1733140000,
+        model: "openai/gpt-4o-mini",
+        provider: "OpenAI",
+        choices: [{ index: 0, message: { role: "assistant", content: "It takes effect on 1 January 2027." }, finish_reason: "stop" }],
+        usage: { prompt_tokens: 18, completion_tokens: 11, total_tokens: 29, cost: 0.0000093 }
+      },
+      "400": { error: { message: "model anthropic/claude-3-opus is not in OPENROUTER_ALLOWED_MODELS", type: "invalid_request_error", param: "model", code: "invalid_request" } }
+    }
+  },
+  "gateway.models": {
+    responses: {
+      "200": { object: "list", data: [{ id: "openai/gpt-4o-mini", object: "model", created: 0, owned_by: "openai" }] }
     }
   },
   "health.health": { responses: { "200": { status: "ok" } } },

@@ -35,6 +35,15 @@ const parseProblem = (text: string): string | undefined => {
 
 const refuse = (status: number, body: Record<string, string>) => HttpServerResponse.unsafeJson(body, { status })
 
+// OpenAI clients read only OpenAI's error body, so the gateway's refusals take that shape.
+const openAiGateway = "/v1/chat/completions"
+const refuseFor = (url: string, status: number, body: { readonly _tag: string; readonly message: string; readonly field?: string }) =>
+  url.split("?")[0] === openAiGateway
+    ? HttpServerResponse.unsafeJson({
+      error: { message: body.message, type: "invalid_request_error", param: body.field ?? null, code: status === 415 ? "unsupported_media_type" : "invalid_request" }
+    }, { status })
+    : refuse(status, body)
+
 /**
  * The API takes JSON only. Other bodies (form data, multipart) would otherwise reach the
  * platform's decoders, and a malformed multipart body or a JSON text nested thousands deep there
@@ -48,15 +57,15 @@ export const jsonBody = HttpMiddleware.make((app) =>
     // The dashboard's login and logout are plain HTML forms.
     if (request.url.startsWith("/dashboard/") && /^application\/x-www-form-urlencoded\s*(;|$)/i.test(contentType)) return yield* app
     if (!/^application\/json\s*(;|$)/i.test(contentType)) {
-      return refuse(415, { _tag: "UnsupportedMediaType", message: "The request body must be JSON (Content-Type: application/json)" })
+      return refuseFor(request.url, 415, { _tag: "UnsupportedMediaType", message: "The request body must be JSON (Content-Type: application/json)" })
     }
     const text = yield* request.text.pipe(Effect.option)
     if (text._tag === "Some" && depthOf(text.value) > maxDepth) {
-      return refuse(400, { _tag: "BadRequest", field: "body", message: `The JSON body nests deeper than ${maxDepth} levels` })
+      return refuseFor(request.url, 400, { _tag: "BadRequest", field: "body", message: `The JSON body nests deeper than ${maxDepth} levels` })
     }
     // The platform's own parse failure is an empty 400; the caller deserves to know what is wrong.
     const problem = text._tag === "Some" ? parseProblem(text.value) : undefined
-    if (problem !== undefined) return refuse(400, { _tag: "BadRequest", field: "body", message: `The body is not valid JSON: ${problem}` })
+    if (problem !== undefined) return refuseFor(request.url, 400, { _tag: "BadRequest", field: "body", message: `The body is not valid JSON: ${problem}` })
     return yield* app
   })
 )

@@ -70,7 +70,7 @@ describe("POST /v1/chat/completions", () => {
         expect(exhausted.status).toBe(502)
         expect(exhausted.json.error.type).toBe("api_error")
 
-        app.emulator.script(...Array.from({ length: 3 }, () => ({ kind: "delay" as const, ms: 2_500 })))
+        app.emulator.script(...Array.from({ length: 3 }, () => ({ kind: "delay" as const, ms: 6_000 })))
         expect((yield* chat(app, userMessage("d"))).status).toBe(504)
 
         app.emulator.script(...Array.from({ length: 3 }, () => ({ kind: "rate_limited" as const, retryAfterSeconds: 0, resetInMs: 20 })))
