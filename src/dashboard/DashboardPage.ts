@@ -166,7 +166,7 @@ const spendSection = (d: Dashboard) => {
   )
   return `<section id="spend" aria-labelledby="spend-title"><h2 id="spend-title">Spend over time</h2>
 ${periodSwitch(d)}
-<p class="muted">${esc(d.from)} to ${esc(d.today)} (UTC), USD. Calls of unknown cost are counted apart and never added as zero.</p>
+<p class="muted">${esc(d.from)} to ${esc(d.today)} (UTC), USD. Calls of unknown cost are counted apart and never added as zero. Caller ${noCaller}: calls made without a token.</p>
 <figure class="chart-figure"><div id="chart" class="chart" data-days="${d.byDay.length}" data-models="${d.byModel.length}"></div>
 <figcaption>Daily spend by model, stacked. Hover or tap a day for the exact figures; the tables below hold the same numbers.</figcaption></figure>
 <script type="application/json" id="chart-data">${json(chartData(d))}</script>
@@ -175,7 +175,7 @@ ${table("by-model-title", `Spend by model, last ${d.days} days`, ["Model", "Spen
 ${
     table(
       "by-caller-title",
-      `Spend by caller, last ${d.days} days (${noCaller}: calls made without a token)`,
+      `Spend by caller, last ${d.days} days`,
       ["Caller", "Spend (USD)", "Calls", "Failed", "Unknown cost"],
       callerRows
     )
