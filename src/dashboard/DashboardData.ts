@@ -59,6 +59,8 @@ export interface Dashboard {
   readonly worstCaseUsd: Option.Option<BigDecimal.BigDecimal>
   readonly periodTotal: UsageTotals
   readonly byModel: ReadonlyArray<UsageGroup>
+  /** `/v1/usage?groupBy=caller` for the period; `(none)` holds the calls made without a caller. */
+  readonly byCaller: ReadonlyArray<UsageGroup>
   readonly byDay: ReadonlyArray<DaySpend>
   readonly outcomes: ReadonlyArray<Outcome>
   readonly processStartedAt: string
@@ -67,7 +69,11 @@ export interface Dashboard {
   readonly filter: CallFilter
   /** The cursor this page of calls starts after, if it is not the first. */
   readonly before: string | undefined
-  readonly filterValues: { readonly models: ReadonlyArray<string>; readonly purposes: ReadonlyArray<string> }
+  readonly filterValues: {
+    readonly models: ReadonlyArray<string>
+    readonly purposes: ReadonlyArray<string>
+    readonly callers: ReadonlyArray<string>
+  }
   readonly live: LiveState
 }
 
@@ -167,12 +173,13 @@ export const load = (queries: Effect.Effect.Success<typeof DashboardQueries.make
     const monthFrom = `${periodOf("monthly", now)}-01`
     const days = Arr.makeBy(params.days, (i) => addDays(from, i))
 
-    const [todayReport, monthReport, periodByDay, periodByModel, perDay, top, values, calls, counted, liveState, worst] = yield* Effect
+    const [todayReport, monthReport, periodByDay, periodByModel, periodByCaller, perDay, top, values, calls, counted, liveState, worst] = yield* Effect
       .all([
         UsageHandlers.totals({ from: today, to: today, groupBy: "day" }),
         UsageHandlers.totals({ from: monthFrom, to: today, groupBy: "month" }),
         UsageHandlers.totals({ from, to: today, groupBy: "day" }),
         UsageHandlers.totals({ from, to: today, groupBy: "model" }),
+        UsageHandlers.totals({ from, to: today, groupBy: "caller" }),
         periodModelsByDay(from, today),
         Effect.mapError(queries.mostExpensive(from, today, 10), unavailable),
         Effect.mapError(queries.filterValues(from), unavailable),
@@ -181,7 +188,8 @@ export const load = (queries: Effect.Effect.Success<typeof DashboardQueries.make
           before: params.before,
           model: params.filter.model,
           status: params.filter.status,
-          purpose: params.filter.purpose
+          purpose: params.filter.purpose,
+          caller: params.filter.caller
         }),
         outcomes,
         live,
@@ -208,6 +216,7 @@ export const load = (queries: Effect.Effect.Success<typeof DashboardQueries.make
       worstCaseUsd: worst,
       periodTotal: periodByDay.total,
       byModel: periodByModel.groups,
+      byCaller: periodByCaller.groups,
       byDay,
       outcomes: counted,
       processStartedAt: processStartedAt.toISOString(),

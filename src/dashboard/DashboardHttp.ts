@@ -78,14 +78,15 @@ export const DashboardHttp = HttpApiBuilder.Router.use((router) =>
       Effect.gen(function*() {
         const params = new URL(request.url, "http://dashboard").searchParams
         const given = (name: string) => params.get(name) ?? undefined
-        const filter = { model: given("model"), status: given("status"), purpose: given("purpose") }
+        const filter = { model: given("model"), status: given("status"), purpose: given("purpose"), caller: given("caller") }
         const view = yield* DashboardData.load(queries, startedAt, {
           days: periodOf(given("days")),
           before: given("before"),
           filter: {
             model: filter.model || undefined,
             status: filter.status === "success" || filter.status === "error" ? filter.status : undefined,
-            purpose: filter.purpose || undefined
+            purpose: filter.purpose || undefined,
+            caller: filter.caller || undefined
           }
         })
         return html(page(view, { logout: !(yield* isOpen) }))

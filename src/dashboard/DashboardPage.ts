@@ -4,6 +4,7 @@ import { format } from "../domain/Money.js"
 import { FallbackReason } from "../summarize/Summary.js"
 import type { UsageRecord } from "../domain/UsageRecord.js"
 import type { CallFilter, UsageTotals } from "../usage/UsageRepo.js"
+import { noCaller } from "../usage/UsageRepo.js"
 import type { Dashboard, LiveState } from "./DashboardData.js"
 import { periods } from "./DashboardData.js"
 
@@ -154,6 +155,10 @@ const spendSection = (d: Dashboard) => {
   const modelFoot = `<tfoot><tr><th scope="row">Total</th><td class="num">${spend(t, "period-cost")}</td>${count("period-calls", t.calls)}${
     count("period-failed", t.failedCalls)
   }${count("period-unknown", t.unknownCostCalls)}${count("period-tokens", t.totalTokens)}</tr></tfoot>`
+  const callerRows = d.byCaller.map((g) =>
+    `<tr data-caller="${esc(g.key)}"><th scope="row">${esc(g.key)}</th><td class="num">${spend(g, `caller-cost:${g.key}`)}</td>` +
+    `${num(g.calls)}${num(g.failedCalls)}${num(g.unknownCostCalls)}</tr>`
+  )
   const active = d.byDay.filter((x) => x.total.calls > 0).reverse()
   const dayRows = active.map((x) =>
     `<tr data-day="${x.day}"><th scope="row">${x.day}</th><td class="num">${spend(x.total, `day-cost:${x.day}`)}</td>` +
@@ -161,12 +166,20 @@ const spendSection = (d: Dashboard) => {
   )
   return `<section id="spend" aria-labelledby="spend-title"><h2 id="spend-title">Spend over time</h2>
 ${periodSwitch(d)}
-<p class="muted">${esc(d.from)} to ${esc(d.today)} (UTC), USD. Calls of unknown cost are counted apart and never added as zero.</p>
+<p class="muted">${esc(d.from)} to ${esc(d.today)} (UTC), USD. Calls of unknown cost are counted apart and never added as zero. Caller ${noCaller}: calls made without a token.</p>
 <figure class="chart-figure"><div id="chart" class="chart" data-days="${d.byDay.length}" data-models="${d.byModel.length}"></div>
 <figcaption>Daily spend by model, stacked. Hover or tap a day for the exact figures; the tables below hold the same numbers.</figcaption></figure>
 <script type="application/json" id="chart-data">${json(chartData(d))}</script>
 <div class="stack">
 ${table("by-model-title", `Spend by model, last ${d.days} days`, ["Model", "Spend (USD)", "Calls", "Failed", "Unknown cost", "Tokens"], modelRows, modelFoot)}
+${
+    table(
+      "by-caller-title",
+      `Spend by caller, last ${d.days} days`,
+      ["Caller", "Spend (USD)", "Calls", "Failed", "Unknown cost"],
+      callerRows
+    )
+  }
 ${
     table(
       "by-day-title",
@@ -218,6 +231,7 @@ const callRow = (c: CallRow) =>
   `<tr data-call="${esc(c.id)}"><td>${time(c.createdAt)}</td>` +
   `<td class="num">${c.costUsd === null ? `<span class="unknown">unknown</span>` : esc(format(c.costUsd))}</td>` +
   `<td>${esc(c.model)}</td><td>${esc(c.purpose ?? "")}</td>` +
+  `<td>${c.caller === null ? `<span class="muted">${esc(noCaller)}</span>` : esc(c.caller)}</td>` +
   `<td>${c.status === "success" ? "success" : `<span class="bad">error</span>${c.errorCode === null ? "" : ` ${esc(c.errorCode)}`}`}</td>` +
   `${num(c.attempt)}${num(c.promptTokens)}${num(c.completionTokens)}${num(c.latencyMs)}<td>${esc(c.costSource)}</td></tr>`
 
@@ -240,7 +254,7 @@ const fromRecord = (r: UsageRecord): CallRow => ({
   caller: r.caller
 })
 
-const callHead = ["Time (UTC)", "Cost (USD)", "Model", "Purpose", "Status", "Attempt", "Tokens in", "Tokens out", "Latency (ms)", "Cost from"]
+const callHead = ["Time (UTC)", "Cost (USD)", "Model", "Purpose", "Caller", "Status", "Attempt", "Tokens in", "Tokens out", "Latency (ms)", "Cost from"]
 
 const query = (params: Record<string, string | undefined>) => {
   const entries = Object.entries(params).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== "")
@@ -253,12 +267,13 @@ const select = (name: string, label: string, options: ReadonlyArray<string>, cho
     options.map((o) => `<option value="${esc(o)}"${o === chosen ? " selected" : ""}>${esc(o)}</option>`).join("")
   }</select></div>`
 
-const filterParams = (d: Dashboard, f: CallFilter) => ({ days: String(d.days), model: f.model, status: f.status, purpose: f.purpose })
+const filterParams = (d: Dashboard, f: CallFilter) => ({ days: String(d.days), model: f.model, status: f.status, purpose: f.purpose, caller: f.caller })
 
 const callsSection = (d: Dashboard) => {
   const f = d.filter
   const models = [...new Set([...d.filterValues.models, ...(f.model ? [f.model] : [])])]
   const purposes = [...new Set([...d.filterValues.purposes, ...(f.purpose ? [f.purpose] : [])])]
+  const callers = [...new Set([...d.filterValues.callers, ...(f.caller ? [f.caller] : [])])]
   const older = d.calls.nextCursor === null
     ? ""
     : `<a rel="next" href="/dashboard${esc(query({ ...filterParams(d, f), before: d.calls.nextCursor }))}#calls">Older calls</a>`
@@ -273,6 +288,7 @@ ${table("top-title", `The 10 most expensive calls, last ${d.days} days`, callHea
 ${select("model", "Model", models, f.model)}
 ${select("status", "Status", ["success", "error"], f.status)}
 ${select("purpose", "Purpose", purposes, f.purpose)}
+${select("caller", "Caller", callers, f.caller)}
 <div class="field"><button type="submit">Show calls</button></div>
 </form>
 ${table("latest-caption", `Latest calls${d.calls.calls.length === 0 ? ": none match" : ""}, newest first`, callHead, d.calls.calls.map(callRow), "", "rows")}
@@ -316,8 +332,8 @@ const exportsSection = (d: Dashboard) => {
 <ul>
 <li><a href="/dashboard/export/usage.csv${esc(query({ from: d.from, to, groupBy: "day" }))}">Spend per day, last ${d.days} days</a> (<code>GET /v1/usage?format=csv&amp;groupBy=day</code>)</li>
 <li><a href="/dashboard/export/usage.csv${esc(query({ from: d.from, to, groupBy: "model" }))}">Spend per model, last ${d.days} days</a> (<code>GET /v1/usage?format=csv&amp;groupBy=model</code>)</li>
-<li><a href="/dashboard/export/calls.csv${esc(query({ limit: "500", model: d.filter.model, status: d.filter.status, purpose: d.filter.purpose }))}">The latest 500 calls${
-    d.filter.model || d.filter.status || d.filter.purpose ? " matching the filter" : ""
+<li><a href="/dashboard/export/calls.csv${esc(query({ limit: "500", model: d.filter.model, status: d.filter.status, purpose: d.filter.purpose, caller: d.filter.caller }))}">The latest 500 calls${
+    d.filter.model || d.filter.status || d.filter.purpose || d.filter.caller ? " matching the filter" : ""
   }</a> (<code>GET /v1/usage/calls?format=csv</code>, next page's cursor in <code>X-Next-Cursor</code>)</li>
 </ul>
 </section>`

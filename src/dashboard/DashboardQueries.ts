@@ -14,7 +14,7 @@ export const make = Effect.gen(function*() {
     Effect.gen(function*() {
       const rows = yield* sql`
         SELECT id::text AS id, model, provider, prompt_tokens, completion_tokens, total_tokens, cost_usd,
-               cost_source, request_id, created_at, status, error_code, attempt, latency_ms, purpose
+               cost_source, request_id, created_at, status, error_code, attempt, latency_ms, purpose, caller
         FROM llm_api_usage
         WHERE cost_usd IS NOT NULL
           AND created_at >= ${from}::date AT TIME ZONE 'UTC'
@@ -24,7 +24,10 @@ export const make = Effect.gen(function*() {
       return (yield* Schema.decodeUnknown(Schema.Array(Row))(rows)).map(fromRow)
     })
 
-  /** The models and purposes seen since the UTC day `from`, for the calls table's filters. */
+  /**
+   * The models, purposes and callers seen since the UTC day `from`, for the calls table's filters.
+   * Rows without a caller offer no choice: `/v1/usage/calls` takes only a caller's name.
+   */
   const filterValues = (from: string) =>
     Effect.gen(function*() {
       const rows = yield* sql`
@@ -34,11 +37,16 @@ export const make = Effect.gen(function*() {
           SELECT DISTINCT purpose FROM llm_api_usage
           WHERE purpose IS NOT NULL AND created_at >= ${from}::date AT TIME ZONE 'UTC'
         ) p
+        UNION ALL
+        SELECT 'caller', caller FROM (
+          SELECT DISTINCT caller FROM llm_api_usage_caller_daily WHERE day >= ${from}::date AND caller <> ''
+        ) c
         ORDER BY 1, 2`
       const decoded = yield* Schema.decodeUnknown(Schema.Array(Schema.Struct({ field: Schema.String, value: Schema.String })))(rows)
       return {
         models: decoded.filter((r) => r.field === "model").map((r) => r.value),
-        purposes: decoded.filter((r) => r.field === "purpose").map((r) => r.value)
+        purposes: decoded.filter((r) => r.field === "purpose").map((r) => r.value),
+        callers: decoded.filter((r) => r.field === "caller").map((r) => r.value)
       }
     })
 

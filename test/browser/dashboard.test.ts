@@ -29,15 +29,18 @@ const HAIKU = "anthropic/claude-3.5-haiku"
 const FLASH = "google/gemini-flash-1.5"
 const LLAMA = "meta-llama/llama-3.1-8b-instruct"
 
-/** Several models and days, one failure of unknown cost, one row only the 90-day view holds, and enough rows to page. */
+/**
+ * Several models and days, one failure of unknown cost, one row only the 90-day view holds, enough rows to
+ * page, and two named callers beside rows made without one.
+ */
 const seed: ReadonlyArray<UsageRecord> = [
   usageRow({ model: MINI, createdAt: at(0, 1), costUsd: Option.some(d("0.00002415")) }),
   usageRow({ model: HAIKU, createdAt: at(0, 2), costUsd: Option.some(d("0.0012")), purpose: "summary-part" }),
   usageRow({ model: MINI, createdAt: at(1, 1), costUsd: Option.none(), costSource: "unknown", status: "error", errorCode: "502" }),
   usageRow({ model: MINI, createdAt: at(1, 2), costUsd: Option.some(d("0.1")), attempt: 2 }),
-  usageRow({ model: HAIKU, createdAt: at(3, 1), costUsd: Option.some(d("0.25")), purpose: "summary-combine" }),
-  usageRow({ model: FLASH, createdAt: at(3, 2), costUsd: Option.some(d("0.000001")) }),
-  usageRow({ model: FLASH, createdAt: at(5), costUsd: Option.none(), costSource: "unknown" }),
+  usageRow({ model: HAIKU, createdAt: at(3, 1), costUsd: Option.some(d("0.25")), purpose: "summary-combine", caller: "alpha" }),
+  usageRow({ model: FLASH, createdAt: at(3, 2), costUsd: Option.some(d("0.000001")), caller: "alpha" }),
+  usageRow({ model: FLASH, createdAt: at(5), costUsd: Option.none(), costSource: "unknown", caller: "beta" }),
   usageRow({ model: LLAMA, createdAt: at(40), costUsd: Option.some(d("1.5")) }),
   ...Array.from({ length: 24 }, (_, k) => usageRow({ model: MINI, createdAt: at(2, k), costUsd: Option.some(d("0.00001")) }))
 ]
@@ -272,6 +275,34 @@ describe.skipIf(!hasChromium)(`the dashboard in Chromium${hasChromium ? "" : " (
     expect(await latest.evaluateAll((rows) => rows.map((r) => r.getAttribute("data-call")))).toEqual(second.calls.map((c: any) => c.id))
     expect(second.calls.length).toBeGreaterThan(0)
     expect(await page.getByLabel("Model", { exact: true }).inputValue()).toBe(MINI)
+    await page.close()
+  })
+
+  it("filters the calls table by caller and shows spend per caller exactly as /v1/usage?groupBy=caller", async () => {
+    const page = await newPage()
+    await page.goto(`${server.url}/dashboard`)
+    const latest = page.locator("#calls table").nth(1).locator("tbody tr")
+
+    await page.getByLabel("Caller", { exact: true }).selectOption("alpha")
+    await page.getByRole("button", { name: "Show calls" }).click()
+    const alpha = await api("/v1/usage/calls?limit=20&caller=alpha")
+    expect(alpha.calls.length).toBe(2)
+    expect(await latest.evaluateAll((rows) => rows.map((r) => r.getAttribute("data-call")))).toEqual(alpha.calls.map((c: any) => c.id))
+    expect(await page.getByLabel("Caller", { exact: true }).inputValue()).toBe("alpha")
+    expect(new URL(await page.getByRole("link", { name: /latest 500 calls/ }).getAttribute("href") ?? "", server.url).searchParams.get("caller"))
+      .toBe("alpha")
+
+    // The summary made through the API above is the token's caller, "default"; the seeded rest have none.
+    const byCaller = await api(`/v1/usage?from=${daysBefore(29)}&to=${daysBefore(0)}&groupBy=caller`)
+    expect(byCaller.groups.map((g: any) => g.key)).toEqual(["(none)", "alpha", "beta", "default"])
+    expect(await page.locator("tr[data-caller]").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-caller"))))
+      .toEqual(byCaller.groups.map((g: any) => g.key))
+    for (const group of byCaller.groups) {
+      expect(await figure(page, `caller-cost:${group.key}`)).toBe(group.costUsd)
+      const cells = await page.locator(`tr[data-caller="${group.key}"] td`).allTextContents()
+      expect(cells.slice(1)).toEqual([group.calls, group.failedCalls, group.unknownCostCalls].map((n) => n.toLocaleString("en-US")))
+    }
+    expect(await page.locator(`tr[data-caller="beta"] td`).first().innerText()).toBe("unknown (1 call)")
     await page.close()
   })
 
