@@ -17,6 +17,7 @@ export default defineConfig({
       "test/unit/domain/*.test.ts",
       "test/unit/usage/*.test.ts",
       "test/unit/budget/*.test.ts",
+      "test/integration/budget/BudgetArithmetic.test.ts",
       "test/integration/budget/BudgetGuard.test.ts",
       "test/integration/budget/CostMonitor.test.ts"
     ],
