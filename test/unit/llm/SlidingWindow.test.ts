@@ -111,7 +111,7 @@ describe("StartLog (the in-process sliding window) against a plain list of the n
           expect(log.estimateMs(now, position, rules)).toBeLessThanOrEqual(simulated(starts, now, position, rules))
         })
       ),
-      runs
+      { numRuns: 150 }
     )
   })
 
@@ -124,5 +124,18 @@ describe("StartLog (the in-process sliding window) against a plain list of the n
     // 30 starts from 5 to 34: the 31st may begin when the one at 5 leaves the window, at 1005.
     expect(log.waitMs(35, [{ requests: 30, windowMs: 1_000 }])).toBe(1_005 - 35)
     expect(log.waitMs(35, [{ requests: 31, windowMs: 1_000 }])).toBe(0)
+  })
+
+  it("holds no more starts than the largest limit, however many calls a long-running service makes", () => {
+    const log = new StartLog(3)
+    // The ring is private; its size is what the service's memory holds per limiter.
+    const kept = () => log["ring"].length
+    for (let t = 0; t < 10_000; t++) log.record(t)
+    expect(kept()).toBe(3)
+    log.ensureCapacity(40)
+    log.ensureCapacity(5)
+    for (let t = 10_000; t < 20_000; t++) log.record(t)
+    expect(kept()).toBe(40)
+    expect(log.waitMs(20_000, [{ requests: 40, windowMs: 100 }])).toBe(19_960 + 100 - 20_000)
   })
 })
