@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
-import { APIConnectionError, APIError } from "openai"
+import { APIConnectionError, APIConnectionTimeoutError, APIError } from "openai"
 import type { UpstreamError } from "../../../src/domain/LlmError.js"
 import { failure, fromBody, fromStatus, fromThrown, rateLimitInfo, waitMs } from "../../../src/llm/ErrorClassifier.js"
 
@@ -134,6 +134,16 @@ describe("ErrorClassifier: statuses and bodies", () => {
     expect([without._tag, without.message.includes("fetch failed")]).toEqual(["UpstreamNetworkError", true])
   })
 
+  it("a timeout names itself and the model, for the logs and the ledger", () => {
+    const timeout = fromThrown(new APIConnectionTimeoutError(), ctx)
+    expect(timeout).toMatchObject({ _tag: "UpstreamTimeout", code: "timeout", model: ctx.model })
+  })
+
+  it("only the SDK's status errors are read as HTTP statuses", () => {
+    const other = fromThrown(Object.assign(new Error("library failure"), { status: 500 }), ctx)
+    expect([other._tag, other.status]).toEqual(["UpstreamInvalidResponse", 200])
+  })
+
   it("an SDK error without a status, or anything else thrown, is an unreadable 200", () => {
     const noStatus = fromThrown(new APIError(undefined, undefined, "odd", undefined), ctx)
     expect([noStatus._tag, noStatus.status, noStatus.code]).toEqual(["UpstreamInvalidResponse", 200, "unparseable_body"])
@@ -160,7 +170,9 @@ describe("ErrorClassifier: statuses and bodies", () => {
       model: "openai/gpt-4o",
       usage
     })
-    const bare = left(fromBody({ error: {} }, new Headers({ "x-generation-id": "gen-header" }), undefined, ctx))
+    // Fields of the wrong type are not taken for a provider, id or model.
+    const bare = left(fromBody({ provider: 5, id: 7, model: null, error: {} }, new Headers({ "x-generation-id": "gen-header" }), undefined, ctx))
+    expect(bare.provider).toBeUndefined()
     expect(bare).toMatchObject({ code: "error_in_body", generationId: "gen-header", model: ctx.model })
     expect(bare.message).not.toBe("")
   })

@@ -55,12 +55,18 @@ describe("price table: reading OpenRouter's prices", () => {
   })
 
   it("only a trailing date names a snapshot, and a listed exact id wins over its undated base", () => {
-    const table = PriceTable.fromOverrides({ "v/m": { prompt: "1", completion: "1" }, "v/m-2024-07-18": { prompt: "2", completion: "2" } })
+    const table = PriceTable.fromOverrides({
+      "v/m": { prompt: "1", completion: "1" },
+      "v/m-2024-07-18": { prompt: "2", completion: "2" },
+      "v/m-preview": { prompt: "3", completion: "3" }
+    })
     const prompt = (id: string) => Option.map(PriceTable.lookup(table, id), (p) => text(p.prompt))
     expect(prompt("v/m-2024-07-18")).toEqual(Option.some("2"))
     expect(prompt("v/m-2025-01-31")).toEqual(Option.some("1"))
     expect(prompt("v/m-2025-01-31-beta")).toEqual(Option.none())
     expect(prompt("v/m-20250131")).toEqual(Option.none())
+    // An unlisted dated preview is not another listed model's price.
+    expect(prompt("v/m-2025-01-31-preview")).toEqual(Option.none())
   })
 })
 
