@@ -11,9 +11,9 @@ import * as MemoryLedger from "./MemoryLedger.js"
 import { MemoryLedger as Ledger } from "./MemoryLedger.js"
 import { firstRun } from "./support.js"
 
-/** Amounts as the ledger holds them: up to 12 decimals, from nothing to a few dollars. */
-const money = fc.tuple(fc.bigInt({ min: 0n, max: 5n * 10n ** 12n }), fc.integer({ min: 0, max: 12 }))
-  .map(([value, scale]) => format(BigDecimal.make(value, scale)))
+/** Amounts as the ledger holds them: cents up to 20 dollars, often with digits down to 10^-12, so they compare. */
+const money = fc.tuple(fc.integer({ min: 0, max: 2_000 }), fc.oneof(fc.constant(0n), fc.bigInt({ min: 0n, max: 10n ** 10n - 1n })))
+  .map(([cents, fraction]) => format(BigDecimal.make(BigInt(cents) * 10n ** 10n + fraction, 12)))
 const positive = money.filter((m) => m !== "0")
 
 /** Spend today, spend earlier this month (today's included in the month), the limits and what is already reserved. */
@@ -43,7 +43,7 @@ layer(layerWith("budget_arithmetic"), { excludeTestServices: true })("budget ari
     Effect.gen(function*() {
       const run = yield* runner
       const sql = yield* SqlClient.SqlClient
-      yield* Effect.promise(() => fc.assert(fc.asyncProperty(situation, fc.oneof(money, fc.constant("edge")), (s, requested) => run(Effect.gen(function*() {
+      yield* Effect.promise(() => fc.assert(fc.asyncProperty(situation, fc.oneof(money, fc.constantFrom("edge", "over", "ignoringReserved")), (s, requested) => run(Effect.gen(function*() {
         yield* sql`DELETE FROM budget_reservations`
         const now = new Date()
         const earlier = earlierDay(now)
@@ -55,11 +55,14 @@ layer(layerWith("budget_arithmetic"), { excludeTestServices: true })("budget ari
                  (SELECT sum(x::numeric) FROM unnest(${monthSpent}::text[]) AS x)::text AS month,
                  (SELECT sum(x::numeric) FROM unnest(${reserved}::text[]) AS x)::text AS reserved`
         const limits = [["daily", s.daily, totals!.day], ["monthly", s.monthly, totals!.month]] as const
-        // Half the cases ask for exactly what is left under the first limit: the boundary that matters.
+        // Most cases ask for what is left under the first limit, one unit more, or what would be left if
+        // reservations were forgotten: the boundaries that matter.
         const firstLimit = limits.find(([, limit]) => limit !== undefined)
-        const [left] = firstLimit === undefined ? [{ amount: "0" }] : yield* sql<{ amount: string }>`
-          SELECT greatest(0, ${firstLimit[1]!}::numeric - ${firstLimit[2]}::numeric - ${totals!.reserved}::numeric)::text AS amount`
-        const amount = requested === "edge" ? left!.amount : requested
+        const [left] = firstLimit === undefined ? [{ edge: "0", over: "0", ignoringReserved: "0" }] : yield* sql<{ edge: string; over: string; ignoringReserved: string }>`
+          SELECT greatest(0, ${firstLimit[1]!}::numeric - ${firstLimit[2]}::numeric - ${totals!.reserved}::numeric)::text AS edge,
+                 greatest(0, ${firstLimit[1]!}::numeric - ${firstLimit[2]}::numeric - ${totals!.reserved}::numeric + 0.000000000001)::text AS over,
+                 greatest(0, ${firstLimit[1]!}::numeric - ${firstLimit[2]}::numeric)::text AS "ignoringReserved"`
+        const amount = requested === "edge" || requested === "over" || requested === "ignoringReserved" ? left![requested] : requested
         const breaches = yield* Effect.forEach(limits.filter(([, limit]) => limit !== undefined), ([budget, limit, spent]) =>
           Effect.map(sql<{ breach: boolean; committed: string }>`
             SELECT (${spent}::numeric + ${totals!.reserved}::numeric >= ${limit!}::numeric
@@ -107,11 +110,16 @@ layer(layerWith("alert_levels"))("alert levels against PostgreSQL NUMERIC", (it)
       const run = yield* runner
       const sql = yield* SqlClient.SqlClient
       const level = fc.tuple(fc.integer({ min: 1, max: 150 }), fc.integer({ min: 0, max: 2 })).map(([v, scale]) => format(BigDecimal.make(BigInt(v), scale)))
+      // Spend at exactly one level's share of a limit half the time (the boundary), else anywhere up to twice it.
       const alerts = fc.record({
-        today: money,
         daily: fc.option(positive, { nil: undefined }),
         monthly: fc.option(positive, { nil: undefined }),
-        levels: fc.array(level, { minLength: 1, maxLength: 5 })
+        levels: fc.array(level, { minLength: 1, maxLength: 5 }),
+        at: fc.oneof(fc.nat(4).map((i) => ({ level: i })), fc.integer({ min: 0, max: 200 }).map((percent) => ({ percent })))
+      }).map((a) => {
+        const base = BigDecimal.unsafeFromString(a.daily ?? a.monthly ?? "1")
+        const share = "level" in a.at ? BigDecimal.unsafeFromString(a.levels[a.at.level % a.levels.length]!) : BigDecimal.make(BigInt(a.at.percent), 2)
+        return { ...a, today: format(BigDecimal.multiply(base, share)) }
       })
       yield* Effect.promise(() => fc.assert(fc.asyncProperty(alerts, (a) => run(Effect.gen(function*() {
         yield* sql`DELETE FROM cost_alerts`
