@@ -77,6 +77,8 @@ describe("ErrorClassifier: how long the provider asks us to wait", () => {
     expect(rateLimitInfo(undefined, { headers: { "retry-after": "5" } }, nowMs)).toBeUndefined()
     expect(rateLimitInfo(new Headers({ "X-RateLimit-Limit": "many", "X-RateLimit-Remaining": "Infinity" }), "not an object", nowMs)).toBeUndefined()
     expect(rateLimitInfo(new Headers(), { headers: null }, nowMs)).toBeUndefined()
+    // A blank value in the body is no value, not 0.
+    expect(rateLimitInfo(undefined, { headers: { "X-RateLimit-Remaining": "  " } }, nowMs)).toBeUndefined()
   })
 })
 
@@ -181,6 +183,7 @@ describe("ErrorClassifier: statuses and bodies", () => {
     const code = (body: unknown) => left(fromBody(body, undefined, undefined, ctx)).code
     expect(code({ choices: "none" })).toBe("no_choices")
     expect(code({})).toBe("no_choices")
+    expect(code({ choices: [] })).toBe("no_choices")
     expect(code({ choices: [{ finish_reason: "error", error: { code: "overloaded", message: "busy" } }] })).toBe("overloaded")
     expect(code({ choices: [{ finish_reason: "error" }] })).toBe("finish_error")
     expect(code({ choices: [{ finish_reason: "stop", message: { content: "   " } }] })).toBe("empty_content")

@@ -108,7 +108,10 @@ describe("StartLog (the in-process sliding window) against a plain list of the n
         replay(capacity, steps, (log, starts, now, _pending, rules, position) => {
           const single = [rules[0]!]
           expect(log.estimateMs(now, position, single)).toBe(simulated(starts, now, position, single))
-          expect(log.estimateMs(now, position, rules)).toBeLessThanOrEqual(simulated(starts, now, position, rules))
+          const estimate = log.estimateMs(now, position, rules)
+          expect(estimate).toBeLessThanOrEqual(simulated(starts, now, position, rules))
+          // Never earlier than the strictest rule alone allows.
+          expect(estimate).toBe(Math.max(...rules.map((r) => log.estimateMs(now, position, [r]))))
         })
       ),
       { numRuns: 150 }
@@ -124,6 +127,8 @@ describe("StartLog (the in-process sliding window) against a plain list of the n
     // 30 starts from 5 to 34: the 31st may begin when the one at 5 leaves the window, at 1005.
     expect(log.waitMs(35, [{ requests: 30, windowMs: 1_000 }])).toBe(1_005 - 35)
     expect(log.waitMs(35, [{ requests: 31, windowMs: 1_000 }])).toBe(0)
+    // Every n-th newest start is where it belongs: the one at 35 - n.
+    for (let n = 1; n <= 30; n++) expect(log.waitMs(35, [{ requests: n, windowMs: 1_000 }])).toBe(1_000 - n)
   })
 
   it("holds no more starts than the largest limit, however many calls a long-running service makes", () => {

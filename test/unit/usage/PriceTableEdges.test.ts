@@ -47,11 +47,12 @@ describe("price table: reading OpenRouter's prices", () => {
   })
 
   it("configured overrides price a model exactly, with no cache-read price", () => {
-    const table = PriceTable.fromOverrides({ "local/llama": { prompt: "0.000001", completion: "0.000003", request: "0.01" }, "local/free": { prompt: "0", completion: "0" } })
+    const table = PriceTable.fromOverrides({ "local/llama": { prompt: "0.000001", completion: "0.000003", request: "0.01" }, "local/free": { prompt: "0", completion: "0" }, "local/pricey": { prompt: "1", completion: "1", request: "12.5" } })
     expect(Option.map(PriceTable.lookup(table, "local/llama"), shown)).toEqual(Option.some({
       prompt: "0.000001", completion: "0.000003", request: "0.01", cacheRead: Option.none(), contextLength: Option.none()
     }))
     expect(Option.map(PriceTable.lookup(table, "local/free"), (p) => text(p.request))).toEqual(Option.some("0"))
+    expect(Option.map(PriceTable.lookup(table, "local/pricey"), (p) => text(p.request))).toEqual(Option.some("12.5"))
   })
 
   it("only a trailing date names a snapshot, and a listed exact id wins over its undated base", () => {
@@ -100,7 +101,7 @@ describe("price table: the saved copy", () => {
         Effect.sync(() => mkdtempSync(Path.join(tmpdir(), "price-table-"))),
         (d) => Effect.sync(() => rmSync(d, { recursive: true, force: true }))
       )
-      const file = Path.join(dir, "nested", "prices.json")
+      const file = Path.join(dir, "not", "yet", "there", "prices.json")
       const { table, wire } = PriceTable.fromModels([
         { id: "openai/gpt-4o", context_length: 128_000, pricing: { prompt: "0.0000025", completion: "0.00001", input_cache_read: "0.00000125" } },
         { id: "perplexity/sonar", pricing: { prompt: "0.000001", completion: "0.000001", request: "0.005" } }
