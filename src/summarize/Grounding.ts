@@ -20,10 +20,16 @@ const DOUBLE_QUOTES = /[\u201C\u201D\u201E\u201F\u2033\u00AB\u00BB]/g
 const DASHES = /[\u2010-\u2015\u2212\uFE58\uFE63\uFF0D]/g
 const ELLIPSIS = /\u2026/g
 const WHITESPACE_RUN = /\s+/g
+// The condensed change's own notes (see Condense.ts): a repeated edit's count, where moved text came
+// from. A model may copy them into a quote; they are not the document's words, on either side.
+const REPEAT_NOTE = /\s*\(the same change on \d+ lines(?:, in \d+ sections)?\)|\s*\(the same change on[^)]*$/g
+const MOVE_NOTE = /\((?:moved from [^)]*|moved within [^)]*|section moved: [^)]*|moved)\)\s*/g
 
 /** Text as the grounding check compares it: typography and Markdown marks folded, whitespace collapsed, lower case. */
 export const normalizeForGrounding = (text: string): string =>
   stripInvisible(text)
+    .replace(REPEAT_NOTE, "")
+    .replace(MOVE_NOTE, "")
     .replace(SPACE_ENTITY, " ")
     .replace(LINE_BREAK_TAG, " ")
     .replace(MARKDOWN_ESCAPE, "$1")

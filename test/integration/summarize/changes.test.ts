@@ -18,7 +18,7 @@ const healthMs = (url: string) =>
   })
 
 describe("change processing, through the server's worker threads", () => {
-  layer(appLayer({ env: { SUMMARY_CACHE_TTL_MS: "0" } }), liveBlock)("default settings", (it) => {
+  layer(appLayer({ env: { SUMMARY_CACHE_TTL_MS: "0", SUMMARY_FORMAT: "text" } }), liveBlock)("default settings", (it) => {
     it.effect("a sentence moved to another section goes to the model, which sees the move (the reported case)", () =>
       Effect.gen(function*() {
         const app = yield* App
@@ -69,7 +69,7 @@ describe("change processing, through the server's worker threads", () => {
       }))
   })
 
-  layer(appLayer({ env: { SUMMARY_CACHE_TTL_MS: "0", SUMMARY_INPUT_BUDGET_TOKENS: "2000", SUMMARY_MAX_PARTS: "2" } }), liveBlock)("SUMMARY_MAX_PARTS=2", (it) => {
+  layer(appLayer({ env: { SUMMARY_CACHE_TTL_MS: "0", SUMMARY_INPUT_BUDGET_TOKENS: "2000", SUMMARY_MAX_PARTS: "2", SUMMARY_FORMAT: "text" } }), liveBlock)("SUMMARY_MAX_PARTS=2", (it) => {
     it.effect("a change needing many parts makes 2 part calls and one combining call; the last part says what was left out", () =>
       Effect.gen(function*() {
         const app = yield* App
