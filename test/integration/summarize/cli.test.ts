@@ -114,7 +114,7 @@ describe("npm run summarize (src/cli.ts)", () => {
         const usage = textCall.usage!
         expect(text.stdout).toMatch(/^Summary: [0-9a-f]{8}\. /)
         expect(text.stdout).toContain("model: openai/gpt-4o-mini (OpenAI)")
-        expect(text.stdout).toMatch(/^attempts: 1, \d+ ms$/m)
+        expect(text.stdout).toMatch(/^attempts: 1 upstream call, \d+ ms$/m)
         expect(text.stdout).toContain(
           `tokens: ${usage.prompt_tokens} prompt + ${usage.completion_tokens} completion = ${usage.total_tokens}; cost: $${usage.cost}`
         )
