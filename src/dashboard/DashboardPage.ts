@@ -2,9 +2,9 @@ import { BigDecimal, Option } from "effect"
 import type { BudgetStatus } from "../budget/BudgetGuard.js"
 import { format } from "../domain/Money.js"
 import { FallbackReason } from "../summarize/Summary.js"
-import type { UsageRecord } from "../domain/UsageRecord.js"
 import type { CallFilter, UsageTotals } from "../usage/UsageRepo.js"
 import { noCaller } from "../usage/UsageRepo.js"
+import { toCall } from "../usage/UsageHandlers.js"
 import type { Dashboard, LiveState } from "./DashboardData.js"
 import { periods } from "./DashboardData.js"
 
@@ -235,24 +235,6 @@ const callRow = (c: CallRow) =>
   `<td>${c.status === "success" ? "success" : `<span class="bad">error</span>${c.errorCode === null ? "" : ` ${esc(c.errorCode)}`}`}</td>` +
   `${num(c.attempt)}${num(c.promptTokens)}${num(c.completionTokens)}${num(c.latencyMs)}<td>${esc(c.costSource)}</td></tr>`
 
-const fromRecord = (r: UsageRecord): CallRow => ({
-  id: r.id,
-  createdAt: r.createdAt.toISOString(),
-  model: r.model,
-  provider: r.provider,
-  status: r.status,
-  errorCode: r.errorCode,
-  attempt: r.attempt,
-  latencyMs: r.latencyMs,
-  promptTokens: r.promptTokens,
-  completionTokens: r.completionTokens,
-  totalTokens: r.totalTokens,
-  costUsd: Option.getOrNull(r.costUsd),
-  costSource: r.costSource,
-  requestId: r.requestId,
-  purpose: r.purpose,
-  caller: r.caller
-})
 
 const callHead = ["Time (UTC)", "Cost (USD)", "Model", "Purpose", "Caller", "Status", "Attempt", "Tokens in", "Tokens out", "Latency (ms)", "Cost from"]
 
@@ -281,7 +263,7 @@ const callsSection = (d: Dashboard) => {
     ? `<a href="/dashboard${esc(query(filterParams(d, f)))}#calls">Newest calls</a>`
     : ""
   return `<section id="calls" aria-labelledby="calls-title"><h2 id="calls-title">Calls</h2>
-${table("top-title", `The 10 most expensive calls, last ${d.days} days`, callHead, d.mostExpensive.map((r) => callRow(fromRecord(r))), "", "rows")}
+${table("top-title", `The 10 most expensive calls, last ${d.days} days`, callHead, d.mostExpensive.map((r) => callRow(toCall(r))), "", "rows")}
 <h3 id="latest-title">Latest calls</h3>
 <form class="filters" method="get" action="/dashboard#calls" aria-labelledby="latest-title">
 <input type="hidden" name="days" value="${d.days}">

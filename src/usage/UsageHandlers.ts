@@ -55,7 +55,8 @@ export const totals = (params: {
     return { from, to, groupBy, groups: report.groups, total: report.total, budgets }
   })
 
-const toCall = (r: UsageRecord) => ({
+/** A ledger row as `/v1/usage/calls` shows it. */
+export const toCall = (r: UsageRecord) => ({
   id: r.id,
   createdAt: r.createdAt.toISOString(),
   model: r.model,
