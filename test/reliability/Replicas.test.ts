@@ -104,6 +104,10 @@ describe.skipIf(redisSkipReason !== null)("two replicas", () => {
     }))
 })
 
-describe.runIf(redisSkipReason !== null)("two replicas", () => {
-  it.skip(redisSkipReason ?? "", () => {})
-})
+// Registered only when Redis is missing, so a run with Redis counts no phantom skip.
+const skipReason = redisSkipReason
+if (skipReason !== null) {
+  describe("two replicas", () => {
+    it.skip(skipReason, () => {})
+  })
+}
