@@ -10,6 +10,7 @@ import { CircuitBreaker } from "../llm/CircuitBreaker.js"
 import type { RateLimiterStats } from "../llm/RateLimiter.js"
 import { RateLimiter } from "../llm/RateLimiter.js"
 import { Pricing } from "../usage/Pricing.js"
+import { noCalls } from "../usage/UsageQueries.js"
 import * as UsageHandlers from "../usage/UsageHandlers.js"
 import type { CallFilter, UsageGroup, UsageTotals } from "../usage/UsageRepo.js"
 import { UsageRepo } from "../usage/UsageRepo.js"
@@ -79,15 +80,6 @@ export interface Dashboard {
 
 const dayMs = 86_400_000
 
-const noCalls: UsageTotals = {
-  calls: 0,
-  failedCalls: 0,
-  unknownCostCalls: 0,
-  promptTokens: 0,
-  completionTokens: 0,
-  totalTokens: 0,
-  costUsd: BigDecimal.fromBigInt(0n)
-}
 
 /** The UTC day `n` days after `day` (negative: before). */
 export const addDays = (day: string, n: number) => new Date(Date.parse(`${day}T00:00:00Z`) + n * dayMs).toISOString().slice(0, 10)

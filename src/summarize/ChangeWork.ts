@@ -19,7 +19,9 @@ export const ChangeLayout = Schema.Struct({
   budgetTokens: Schema.Number,
   /** At most this many parts when split (`SUMMARY_MAX_PARTS`). */
   maxParts: Schema.Number,
-  largeChange: Schema.Literal("split", "truncate")
+  largeChange: Schema.Literal("split", "truncate"),
+  /** Whether quotes will be checked (structured summaries): only then is the grounding basis built and sent back. */
+  grounding: Schema.optional(Schema.Boolean)
 })
 export type ChangeLayout = typeof ChangeLayout.Type
 
@@ -39,8 +41,8 @@ export const ProcessedChange = Schema.Struct({
   /** SHA-256 of the whole condensed change, for the summary cache's key. */
   textHash: Schema.String,
   changeText: ChangeText,
-  /** What structured summaries' quotes are checked against. */
-  grounding: GroundingBasis
+  /** What structured summaries' quotes are checked against; null when the layout did not ask for it. */
+  grounding: Schema.NullOr(GroundingBasis)
 })
 export type ProcessedChange = typeof ProcessedChange.Type
 
@@ -74,7 +76,7 @@ export const processChange = (change: ChangeInput, layout: ChangeLayout): Either
       cosmetic,
       textHash: createHash("sha256").update(text).digest("hex"),
       changeText: cosmetic ? { _tag: "Whole", text } : layOut(sections, text, layout),
-      grounding: cosmetic ? { added: "", removed: "", sections: [] } : groundingBasis(parsedChange, sections)
+      grounding: cosmetic || layout.grounding !== true ? null : groundingBasis(parsedChange, sections)
     }
   })
 }

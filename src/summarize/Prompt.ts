@@ -127,6 +127,17 @@ const STYLE = [
   "Do not give legal advice and do not say what the law requires; you may suggest practical steps such as reviewing a setting or reading a section."
 ].join("\n")
 
+/** How every summarizing prompt begins: the role, the data fence and the change notation. */
+const changeHead = (label: string, nonce: string) => [
+  ROLE,
+  "",
+  `You receive a change between two versions of one document. ${dataRule(label, nonce)}`,
+  "",
+  "How the change is written:",
+  NOTATION,
+  ""
+]
+
 /** The messages asking for a summary of one change, or of one part of a split change. */
 export const buildMessages = (input: PromptInput): Array<ChatMessage> => {
   const label = "POLICY_CHANGE"
@@ -137,13 +148,7 @@ export const buildMessages = (input: PromptInput): Array<ChatMessage> => {
       ? "Summarize the change: what changed, who it affects, and what a reader may want to do about it."
       : `This is part ${input.part.index} of ${input.part.total} of one large change. Summarize only this part in 2 to 5 bullet points (what changed and who it affects); the parts are combined afterwards.`
   const system = [
-    ROLE,
-    "",
-    `You receive a change between two versions of one document. ${dataRule(label, nonce)}`,
-    "",
-    "How the change is written:",
-    NOTATION,
-    "",
+    ...changeHead(label, nonce),
     task,
     STYLE,
     languageRule(input.language, input.changeText)
@@ -257,13 +262,7 @@ export const buildStructuredMessages = (input: StructuredPromptInput): Array<Cha
   const data = `${documentLines(input.document)}${input.changeText}`
   const nonce = input.nonce ?? nonceOf(label, data)
   const system = [
-    ROLE,
-    "",
-    `You receive a change between two versions of one document. ${dataRule(label, nonce)}`,
-    "",
-    "How the change is written:",
-    NOTATION,
-    "",
+    ...changeHead(label, nonce),
     structuredRules(input.part, input.maxItems ?? MAX_ITEMS),
     structuredLanguageRule(input.language, input.changeText),
     ...(input.format === "json"

@@ -88,7 +88,8 @@ const make = Effect.gen(function*() {
       const { changeText, cosmetic, grounding, rawDiff, textHash } = yield* changes.process(input.change, {
         budgetTokens: budget,
         maxParts: settings.maxParts,
-        largeChange: settings.largeChange
+        largeChange: settings.largeChange,
+        grounding: settings.format !== "text"
       })
       const base = { rawDiff, cached: false, model: null, provider: null, requestId: null, fallbackDetail: null, structured: null, grounding: null, structuredError: null }
       if (cosmetic) {
@@ -139,7 +140,7 @@ const make = Effect.gen(function*() {
           model,
           maxTokens,
           prompt,
-          basis: grounding,
+          basis: grounding ?? { added: "", removed: "", sections: [] },
           pieces: changeText._tag === "Parts" ? changeText.texts : [changeText.text]
         })
       const outcome = yield* Effect.either(asked)

@@ -42,7 +42,8 @@ export const decodeCursor = (cursor: string): Option.Option<{ readonly createdUs
     : Option.none()
 }
 
-const zero: UsageTotals = {
+/** The totals of no calls at all. */
+export const noCalls: UsageTotals = {
   calls: 0,
   failedCalls: 0,
   unknownCostCalls: 0,
@@ -99,7 +100,7 @@ export const make = Effect.gen(function*() {
         totalTokens: r.total_tokens,
         costUsd: BigDecimal.normalize(r.cost_usd)
       }))
-      return { groups, total: groups.reduce<UsageTotals>(add, zero) }
+      return { groups, total: groups.reduce<UsageTotals>(add, noCalls) }
     })
 
   const spend = (now: Date) =>

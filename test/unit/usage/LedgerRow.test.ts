@@ -5,25 +5,9 @@ import type { UsageRecord } from "../../../src/domain/UsageRecord.js"
 import * as LedgerRow from "../../../src/usage/LedgerRow.js"
 import { usageRow } from "../../support/UsageRows.js"
 
-const record = (over: Partial<UsageRecord> = {}): UsageRecord => ({
-  id: "3f1c0a4e-8a57-4f7e-9a43-0c5a3f7c2b10",
-  model: "openai/gpt-4o-mini",
-  provider: "OpenAI",
-  promptTokens: 29,
-  completionTokens: 33,
-  totalTokens: 62,
-  costUsd: Option.some(BigDecimal.unsafeFromString("0.00002415")),
-  costSource: "provider",
-  requestId: "req-1",
-  createdAt: new Date("2026-11-29T10:00:00.123Z"),
-  status: "success",
-  errorCode: null,
-  attempt: 1,
-  latencyMs: 812,
-  purpose: "summary",
-  caller: null,
-  ...over
-})
+/** A fixed row, so assertions can name its id. */
+const record = (over: Partial<UsageRecord> = {}): UsageRecord =>
+  usageRow({ id: "3f1c0a4e-8a57-4f7e-9a43-0c5a3f7c2b10", requestId: "req-1", createdAt: new Date("2026-11-29T10:00:00.123Z"), latencyMs: 812, ...over })
 
 const readBack = (columns: LedgerRow.Columns) =>
   LedgerRow.fromRow(Schema.decodeUnknownSync(LedgerRow.Row)({ ...columns, created_at: new Date(columns.created_at) }))
