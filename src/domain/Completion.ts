@@ -27,7 +27,11 @@ export interface CompletionRequest {
   readonly responseFormat?: ResponseFormat
   /** Whose call this is (a request, a caller): the rate limiter takes owners in turn. */
   readonly owner?: string
+  /** Background calls (summary jobs) wait while any interactive call waits; unset is interactive. */
+  readonly priority?: Priority
 }
+
+export type Priority = "interactive" | "background"
 
 /** A prompt alone is the common case; it becomes one user message. */
 export const fromPrompt = (prompt: string, options: Omit<CompletionRequest, "messages"> = {}): CompletionRequest => ({

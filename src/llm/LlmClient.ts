@@ -2,7 +2,7 @@ import { Array as Arr, BigDecimal, Clock, Context, Duration, Effect, Either, Exi
 import { BudgetGuard } from "../budget/BudgetGuard.js"
 import { CurrentCaller } from "../domain/Caller.js"
 import { Config } from "../Config.js"
-import type { CompletionRequest, CompletionResult, CompletionSuccess, CostSource, Usage } from "../domain/Completion.js"
+import type { CompletionRequest, CompletionResult, CompletionSuccess, CostSource, Priority, Usage } from "../domain/Completion.js"
 import type { LlmError, UpstreamError } from "../domain/LlmError.js"
 import { AiDisabled, BudgetExceeded, isTransient } from "../domain/LlmError.js"
 import { format } from "../domain/Money.js"
@@ -78,6 +78,7 @@ interface CallContext {
   readonly caller: string | null
   /** Whose turn this attempt waits for at the rate limiter: the request's own owner, else its caller. */
   readonly owner: string | undefined
+  readonly priority: Priority | undefined
   readonly counter: Ref.Ref<number>
 }
 
@@ -221,7 +222,8 @@ export const make = Effect.gen(function*() {
             Effect.exit(exchange.send).pipe(
               Effect.onInterrupt(() => Effect.flatMap(elapsed, (ms) => recordFailure(request, call, attempt, ms, "interrupted")))
             ),
-            call.owner
+            call.owner,
+            call.priority
           ))
           const latencyMs = yield* elapsed
           if (Exit.isSuccess(exit)) {
@@ -249,10 +251,10 @@ export const make = Effect.gen(function*() {
     : Effect.void
 
   /** The whole pipeline around any exchange: AI flag, then attempts with retries; the caller comes from the request's context. */
-  const runExchange = <A>(exchange: Exchange<A>, purpose: string | null, counter: Ref.Ref<number>, owner?: string) =>
+  const runExchange = <A>(exchange: Exchange<A>, purpose: string | null, counter: Ref.Ref<number>, owner?: string, priority?: Priority) =>
     Effect.gen(function*() {
       const caller = Option.match(yield* Effect.serviceOption(CurrentCaller), { onNone: () => null, onSome: (c) => c.name })
-      const call: CallContext = { purpose, caller, counter, owner: owner ?? caller ?? undefined }
+      const call: CallContext = { purpose, caller, counter, owner: owner ?? caller ?? undefined, priority }
       const attempts = attemptOnce(exchange, call)
       const retryable = exchange.retryable
       return yield* aiGuard.pipe(Effect.zipRight(
@@ -276,7 +278,7 @@ export const make = Effect.gen(function*() {
       const startedAt = yield* Clock.currentTimeMillis
       const counter = yield* Ref.make(0)
       const resolved = resolve(request)
-      const outcome = yield* Effect.either(runExchange({ request: resolved, send: provider.complete(resolved), facts: (a) => a }, request.purpose ?? null, counter, request.owner))
+      const outcome = yield* Effect.either(runExchange({ request: resolved, send: provider.complete(resolved), facts: (a) => a }, request.purpose ?? null, counter, request.owner, request.priority))
       const latencyMs = (yield* Clock.currentTimeMillis) - startedAt
       const attempts = yield* Ref.get(counter)
       return Either.match(outcome, {

@@ -1,5 +1,6 @@
 import { Context, Effect, Layer, Option } from "effect"
 import { Config } from "../Config.js"
+import type { Priority } from "../domain/Completion.js"
 import type { RateLimitQueueFull } from "../domain/LlmError.js"
 import { makeRateLimiter } from "./RateLimiterLive.js"
 import { makeRedisWindow } from "./RedisWindow.js"
@@ -40,9 +41,10 @@ const fromConfig = (keyPrefix: string) =>
 export class RateLimiter extends Context.Tag("RateLimiter")<RateLimiter, {
   /**
    * `owner` groups the permits of one request (later: one caller) so that the queue serves owners
-   * in turn; without it the call is an owner of its own.
+   * in turn; without it the call is an owner of its own. A `background` waiter is served only when
+   * no interactive one waits.
    */
-  readonly withPermit: <A, E, R>(effect: Effect.Effect<A, E, R>, owner?: string) => Effect.Effect<A, E | RateLimitQueueFull, R>
+  readonly withPermit: <A, E, R>(effect: Effect.Effect<A, E, R>, owner?: string, priority?: Priority) => Effect.Effect<A, E | RateLimitQueueFull, R>
   /** A provider 429 with nothing remaining: hold every upstream call until `untilMs` (one pause, not one per caller). */
   readonly pause: (untilMs: number, cause: string) => Effect.Effect<void>
   /** A success from upstream ends a provider pause early. */
