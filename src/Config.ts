@@ -101,7 +101,12 @@ const settings = {
   logFormat: S.withDefault("LOG_FORMAT", S.oneOfSpelled(["json", "pretty"], {}), "json"),
   headersTimeoutMs: S.withDefault("HTTP_HEADERS_TIMEOUT_MS", S.integer(100, 600_000), 10_000),
   requestTimeoutMs: S.withDefault("HTTP_REQUEST_TIMEOUT_MS", S.integer(100, 3_600_000), 30_000),
-  keepAliveTimeoutMs: S.withDefault("HTTP_KEEP_ALIVE_TIMEOUT_MS", S.integer(100, 600_000), 5_000)
+  keepAliveTimeoutMs: S.withDefault("HTTP_KEEP_ALIVE_TIMEOUT_MS", S.integer(100, 600_000), 5_000),
+  otelEndpoint: S.optional("OTEL_EXPORTER_OTLP_ENDPOINT", S.url(["http:", "https:"])),
+  otelProtocol: S.withDefault("OTEL_EXPORTER_OTLP_PROTOCOL", S.oneOf("http/protobuf", "http/json"), "http/protobuf"),
+  otelHeaders: S.optional("OTEL_EXPORTER_OTLP_HEADERS", S.redacted(S.keyValues)),
+  otelServiceName: S.withDefault("OTEL_SERVICE_NAME", S.text, "policy-summarizer"),
+  otelResourceAttributes: S.withDefault("OTEL_RESOURCE_ATTRIBUTES", S.keyValues, [])
 } as const
 
 type Settings = typeof settings
@@ -179,7 +184,15 @@ const shape = (v: Values, callers: ReadonlyArray<ApiCaller>) => ({
     maxParts: v.summaryMaxParts,
     changeWorkers: v.changeWorkers
   },
-  log: { level: LogLevel.fromLiteral(capitalize(v.logLevel)), format: v.logFormat }
+  log: { level: LogLevel.fromLiteral(capitalize(v.logLevel)), format: v.logFormat },
+  telemetry: {
+    /** Traces are exported to `{endpoint}/v1/traces` when set; without it no span is made. */
+    endpoint: v.otelEndpoint,
+    protocol: v.otelProtocol,
+    headers: v.otelHeaders,
+    serviceName: v.otelServiceName,
+    resourceAttributes: v.otelResourceAttributes
+  }
 })
 
 const capitalize = <L extends string>(s: L) => (s.charAt(0).toUpperCase() + s.slice(1)) as Capitalize<L>

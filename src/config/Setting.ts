@@ -103,11 +103,27 @@ export const url = (protocols: ReadonlyArray<string>): Parse<string> => (s) => {
 }
 
 /** Secrets never echo their value back in an error message. */
-export const secret = (parse: Parse<string> = text): Parse<Redacted.Redacted<string>> => (s) =>
+export const redacted = <A>(parse: Parse<A>): Parse<Redacted.Redacted<A>> => (s) =>
   Either.mapBoth(parse(s), {
     onLeft: (problem) => problem.replace(/^got "[^"]*"/, "got a value that is not valid"),
     onRight: Redacted.make
   })
+
+/** A secret text. */
+export const secret = (parse: Parse<string> = text): Parse<Redacted.Redacted<string>> => redacted(parse)
+
+/** OpenTelemetry's `key=value,key=value`, values percent-encoded (`OTEL_RESOURCE_ATTRIBUTES`, `OTEL_EXPORTER_OTLP_HEADERS`). */
+export const keyValues: Parse<ReadonlyArray<readonly [string, string]>> = (s) => {
+  const entries = s.split(",").map((e) => e.trim()).filter((e) => e !== "")
+  const pairs = entries.map((entry) => {
+    const at = entry.indexOf("=")
+    const value = at > 0 ? Either.try(() => decodeURIComponent(entry.slice(at + 1).trim())) : Either.left(undefined)
+    return Either.map(value, (v) => [entry.slice(0, at).trim(), v] as const)
+  })
+  return pairs.every(Either.isRight)
+    ? Either.right(pairs.map((p) => (p as Either.Right<unknown, readonly [string, string]>).right))
+    : invalid(s, "key=value pairs separated by commas, values percent-encoded")
+}
 
 export const json = <A>(guard: (u: unknown) => u is A, expected: string): Parse<A> => (s) =>
   Either.flatMap(

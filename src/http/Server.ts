@@ -1,4 +1,4 @@
-import { HttpApiBuilder, HttpApiSwagger, type HttpApp, HttpServer } from "@effect/platform"
+import { HttpApiBuilder, HttpApiSwagger, type HttpApp, HttpMiddleware, HttpServer } from "@effect/platform"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Context, Effect, Layer, Option } from "effect"
@@ -19,6 +19,7 @@ import { HealthHttp } from "./HealthHttp.js"
 import { IndexHttp } from "./IndexHttp.js"
 import { methodCheck } from "./Methods.js"
 import { requestContext } from "./RequestContext.js"
+import * as Spans from "../telemetry/Spans.js"
 
 export const ApiLive = HttpApiBuilder.api(Api).pipe(
   Layer.provide([SummariesHttp, UsageHttp, HealthHttp, ChatHttp, IndexHttp]),
@@ -32,6 +33,7 @@ export const HttpAppLive = Layer.unwrapEffect(Effect.gen(function*() {
   const middleware = (app: HttpApp.Default) =>
     requestContext(methodCheck(authorizeBeforeBody(server.callers)(bodyLimit(server.maxInputBytes)(jsonBody(app)))))
   return HttpApiBuilder.serve(middleware).pipe(
+    HttpMiddleware.withSpanNameGenerator(Spans.httpRequestName),
     Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(DashboardHttp.pipe(Layer.provide(AuthorizationLive))),

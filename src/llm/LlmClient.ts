@@ -13,6 +13,7 @@ import { CircuitBreaker } from "./CircuitBreaker.js"
 import type { KeyInfo, ProviderRequest, ProviderUsage } from "./CompletionProvider.js"
 import { CompletionProvider } from "./CompletionProvider.js"
 import { taggedCounter } from "../metrics/TaggedCounter.js"
+import * as Spans from "../telemetry/Spans.js"
 import { RateLimiter } from "./RateLimiter.js"
 import { retryPolicy } from "./RetryPolicy.js"
 
@@ -218,13 +219,13 @@ export const make = Effect.gen(function*() {
           if (attempt > 1) yield* Metric.increment(retries)
           const startedAt = yield* Clock.currentTimeMillis
           const elapsed = Effect.map(Clock.currentTimeMillis, (now) => now - startedAt)
-          const exit = yield* restore(limiter.withPermit(
-            Effect.exit(exchange.send).pipe(
+          const exit = yield* restore(Spans.limiterWait((entered) => limiter.withPermit(
+            entered(Effect.exit(exchange.send)).pipe(
               Effect.onInterrupt(() => Effect.flatMap(elapsed, (ms) => recordFailure(request, call, attempt, ms, "interrupted")))
             ),
             call.owner,
             call.priority
-          ))
+          )))
           const latencyMs = yield* elapsed
           if (Exit.isSuccess(exit)) {
             yield* Effect.all([circuit.recordSuccess, limiter.resume], { discard: true })
@@ -242,7 +243,7 @@ export const make = Effect.gen(function*() {
           return yield* Effect.fail(error)
         })
       ).pipe(Effect.ensuring(budget.release(reservation)))
-    }))
+    })).pipe(Spans.attempt(call.counter, exchange.request.model, call.purpose))
 
   const aiGuard: Effect.Effect<void, LlmError> = !llm.aiEnabled
     ? Effect.fail(new AiDisabled({ reason: "ai_disabled" }))

@@ -17,6 +17,7 @@ import { cosmeticStructured } from "./StructuredSummary.js"
 import type { Summary } from "./Summary.js"
 import { SummaryCache } from "./SummaryCache.js"
 import { taggedCounter } from "../metrics/TaggedCounter.js"
+import * as Spans from "../telemetry/Spans.js"
 
 export interface SummaryInput {
   readonly change: { readonly diff: string } | { readonly before: string; readonly after: string }
@@ -176,7 +177,7 @@ const make = Effect.gen(function*() {
       yield* Metric.increment(summaries("summarized", "none"))
       yield* cache.put(key, summary)
       return summary
-    })
+    }).pipe(Spans.summarize)
 
   return Summarizer.of({ summarize })
 })

@@ -5,6 +5,7 @@ import { Config } from "../Config.js"
 import type { UsageRecord } from "../domain/UsageRecord.js"
 import * as LedgerWriter from "./LedgerWriter.js"
 import * as Spool from "./Spool.js"
+import * as Spans from "../telemetry/Spans.js"
 import * as UsageQueries from "./UsageQueries.js"
 
 export type GroupBy = "day" | "month" | "model" | "caller"
@@ -77,7 +78,7 @@ export class UsageRepo extends Context.Tag("UsageRepo")<UsageRepo, {
         const queries = yield* UsageQueries.make
         const failed = (cause: unknown) => new UsageQueryError({ cause })
         return UsageRepo.of({
-          record: writer.record,
+          record: (row) => writer.record(row).pipe(Spans.ledgerCommit(row.id)),
           totals: (from, to, groupBy) => Effect.mapError(queries.totals(from, to, groupBy), failed),
           spend: (now) => Effect.mapError(queries.spend(now), failed),
           callerSpend: (now) => Effect.mapError(queries.callerSpend(now), failed),
