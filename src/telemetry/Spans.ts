@@ -56,7 +56,7 @@ const traced = <A, E, R>(name: string, attributes: Attributes, self: Effect.Effe
 export const httpRequestName = () => "http.request"
 
 /** One summary: its outcome and the number of upstream calls it made. */
-export const summarize = <E, R>(self: Effect.Effect<Summary, E, R>) =>
+export const summarize = <S extends Pick<Summary, "status" | "attempts" | "cached" | "fallbackReason">, E, R>(self: Effect.Effect<S, E, R>) =>
   traced("summarize", {}, self, (summary) => ({
     "summary.status": summary.status,
     "summary.attempts": summary.attempts,
