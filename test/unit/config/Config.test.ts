@@ -156,4 +156,34 @@ describe("Config", () => {
       const error = yield* Effect.flip(withEnv({ HTTP_HEADERS_TIMEOUT_MS: "40000", HTTP_REQUEST_TIMEOUT_MS: "30000" }))
       expect(error.problems[0]).toMatch(/^HTTP_HEADERS_TIMEOUT_MS: 40000 is longer than HTTP_REQUEST_TIMEOUT_MS/)
     }))
+
+  it.effect("OTEL_* read as OpenTelemetry defines them; the export headers stay secret, in errors too", () =>
+    Effect.gen(function*() {
+      expect(Option.isNone((yield* withEnv({})).telemetry.endpoint)).toBe(true)
+      const config = yield* withEnv({
+        OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318/",
+        OTEL_EXPORTER_OTLP_HEADERS: "x-honeycomb-team=team%20secret, x-other=1",
+        OTEL_RESOURCE_ATTRIBUTES: "deployment.environment=prod,service.namespace=policy"
+      })
+      expect(config.telemetry).toMatchObject({
+        endpoint: Option.some("http://collector:4318"),
+        protocol: "http/protobuf",
+        serviceName: "policy-summarizer",
+        resourceAttributes: [["deployment.environment", "prod"], ["service.namespace", "policy"]]
+      })
+      expect(String(config.telemetry.headers)).not.toContain("secret")
+      expect(Option.map(config.telemetry.headers, Redacted.value)).toEqual(Option.some([["x-honeycomb-team", "team secret"], ["x-other", "1"]]))
+      const error = yield* Effect.flip(withEnv({
+        OTEL_EXPORTER_OTLP_ENDPOINT: "collector:4318",
+        OTEL_EXPORTER_OTLP_PROTOCOL: "grpc",
+        OTEL_EXPORTER_OTLP_HEADERS: "team-secret-key",
+        OTEL_RESOURCE_ATTRIBUTES: "region"
+      }))
+      expect(error.problems).toEqual([
+        `OTEL_EXPORTER_OTLP_ENDPOINT: got "collector:4318": expected a URL starting with http:// or https://`,
+        `OTEL_EXPORTER_OTLP_PROTOCOL: got "grpc": expected one of http/protobuf, http/json`,
+        `OTEL_EXPORTER_OTLP_HEADERS: got a value that is not valid: expected key=value pairs separated by commas, values percent-encoded`,
+        `OTEL_RESOURCE_ATTRIBUTES: got "region": expected key=value pairs separated by commas, values percent-encoded`
+      ])
+    }))
 })
