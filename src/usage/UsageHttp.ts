@@ -1,8 +1,23 @@
-import { HttpApiBuilder } from "@effect/platform"
+import { HttpApiBuilder, HttpRouter, HttpServerRequest } from "@effect/platform"
+import { Effect, Layer } from "effect"
+import type { BadRequest } from "../domain/ApiErrors.js"
 import { Api } from "../http/Api.js"
+import { CallsParams, TotalsParams, UsageParams } from "./UsageApi.js"
 import * as UsageHandlers from "./UsageHandlers.js"
+
+const checks = new Map<string, (raw: unknown) => Effect.Effect<unknown, BadRequest>>([
+  ["/v1/usage", UsageHandlers.decodeParams(TotalsParams)],
+  ["/v1/usage/calls", UsageHandlers.decodeParams(CallsParams)]
+])
+
+/** Checks the query of both endpoints with their schemas before the handler runs (see `UsageParams`). */
+export const UsageParamsLive = Layer.succeed(UsageParams, Effect.gen(function*() {
+  const { route } = yield* HttpRouter.RouteContext
+  const check = checks.get(route.path)
+  if (check !== undefined) yield* check(yield* HttpServerRequest.ParsedSearchParams)
+}))
 
 export const UsageHttp = HttpApiBuilder.group(Api, "usage", (handlers) =>
   handlers
-    .handle("totals", ({ urlParams }) => UsageHandlers.totalsIn(urlParams))
-    .handle("calls", ({ urlParams }) => UsageHandlers.callsIn(urlParams)))
+    .handle("totals", ({ urlParams }) => UsageHandlers.totalsOf(urlParams))
+    .handle("calls", ({ urlParams }) => UsageHandlers.callsPageOf(urlParams))).pipe(Layer.provide(UsageParamsLive))
