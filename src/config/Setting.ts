@@ -1,34 +1,42 @@
-import { BigDecimal, Config as EffectConfig, Either, Option, Redacted } from "effect"
+import { BigDecimal, Config, ConfigError, Either, Option, Redacted } from "effect"
 
 /**
- * One environment variable: its name, how to parse its text, and its default. Parsing is done by
- * hand rather than with `Config.number` & co. so that every bad variable is reported in one run,
- * each with the value's problem and the expected form.
+ * One environment variable as a `Config`: its name once, how to parse its text, and its default.
+ * `Config.all` accumulates the failures (`ConfigError.And`), so every bad variable is reported in
+ * one run; the parsers below say what is wrong with the value and the form expected, which
+ * `Config.number` & co. do not.
  */
-export interface Setting<A> {
-  readonly name: string
-  readonly raw: EffectConfig.Config<Option.Option<string>>
-  readonly decode: (raw: Option.Option<string>) => Either.Either<A, string>
-}
-
 type Parse<A> = (text: string) => Either.Either<A, string>
 
-const make = <A>(name: string, parse: Parse<A>, fallback: () => Either.Either<A, string>): Setting<A> => ({
-  name,
-  raw: EffectConfig.option(EffectConfig.string(name)),
-  decode: (raw) => {
+/** Blank counts as not set. */
+const read = <A>(name: string, parse: Parse<A>, fallback: () => A): Config.Config<A> =>
+  Config.option(Config.string(name)).pipe(Config.mapOrFail((raw) => {
     const text = Option.map(raw, (s) => s.trim())
-    return Option.isSome(text) && text.value !== "" ? parse(text.value) : fallback()
-  }
-})
+    return Option.isSome(text) && text.value !== ""
+      ? Either.mapLeft(parse(text.value), (problem) => ConfigError.InvalidData([name], problem))
+      : Either.right(fallback())
+  }))
 
 /** A setting with a default. */
-export const withDefault = <A>(name: string, parse: Parse<A>, value: A): Setting<A> =>
-  make(name, parse, () => Either.right(value))
+export const withDefault = <A>(name: string, parse: Parse<A>, value: A): Config.Config<A> => read(name, parse, () => value)
 
 /** A setting that may be absent. */
-export const optional = <A>(name: string, parse: Parse<A>): Setting<Option.Option<A>> =>
-  make(name, (s) => Either.map(parse(s), Option.some), () => Either.right(Option.none()))
+export const optional = <A>(name: string, parse: Parse<A>): Config.Config<Option.Option<A>> =>
+  read(name, (s) => Either.map(parse(s), Option.some), () => Option.none())
+
+/** Each bad variable as `NAME: problem`, in the order the settings are declared. */
+export const problemsOf = (error: ConfigError.ConfigError): ReadonlyArray<string> => {
+  switch (error._op) {
+    case "And":
+    case "Or":
+      return [...problemsOf(error.left), ...problemsOf(error.right)]
+    case "InvalidData":
+    case "MissingData":
+    case "SourceUnavailable":
+    case "Unsupported":
+      return [error.path.length === 0 ? error.message : `${error.path.join("_")}: ${error.message}`]
+  }
+}
 
 const invalid = (text: string, expected: string) => Either.left(`got "${text}": expected ${expected}`)
 

@@ -186,4 +186,35 @@ describe("Config", () => {
         `OTEL_RESOURCE_ATTRIBUTES: got "region": expected key=value pairs separated by commas, values percent-encoded`
       ])
     }))
+
+  it.effect("one run names a bad variable of every group, in the order the settings are declared, in one message", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(withEnv({
+        OTEL_EXPORTER_OTLP_PROTOCOL: "grpc",
+        LOG_FORMAT: "xml",
+        SUMMARY_LARGE_CHANGE: "drop",
+        PRICING_REFRESH_MS: "5",
+        SMTP_URL: "http://mail:secret-pass@host",
+        COST_ALERT_LEVELS: "half",
+        API_TOKENS_FILE: " ",
+        SHUTDOWN_GRACE_MS: "soon",
+        DATA_DIR: "",
+        REDIS_URL: "tcp://cache",
+        AI_ENABLED: "maybe",
+        OPENROUTER_BASE_URL: "openrouter.ai"
+      }))
+      expect(error.message).toBe([
+        "Invalid configuration (10 problems):",
+        `  - OPENROUTER_BASE_URL: got "openrouter.ai": expected a URL starting with http:// or https://`,
+        `  - AI_ENABLED: got "maybe": expected true or false`,
+        `  - REDIS_URL: got a value that is not valid: expected a URL starting with redis:// or rediss://`,
+        `  - SHUTDOWN_GRACE_MS: got "soon": expected a whole number from 0 to 600000`,
+        `  - COST_ALERT_LEVELS: got "half": expected a comma-separated list of positive decimals such as 0.5,0.8,1.0`,
+        `  - SMTP_URL: got a value that is not valid: expected a URL starting with smtp:// or smtps://`,
+        `  - PRICING_REFRESH_MS: got "5": expected a whole number from 1000 to 86400000`,
+        `  - SUMMARY_LARGE_CHANGE: got "drop": expected one of split, truncate`,
+        `  - LOG_FORMAT: got "xml": expected one of json, pretty`,
+        `  - OTEL_EXPORTER_OTLP_PROTOCOL: got "grpc": expected one of http/protobuf, http/json`
+      ].join("\n"))
+    }))
 })
