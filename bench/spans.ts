@@ -66,8 +66,8 @@ const median = (xs: ReadonlyArray<number>) => {
 
 export const program = (quick: boolean) =>
   Effect.scoped(Effect.gen(function*() {
-    const summaries = quick ? 20_000 : 200_000
-    const rounds = quick ? 3 : 7
+    const summaries = quick ? 10_000 : 50_000
+    const rounds = quick ? 3 : 5
     const sink = yield* receiver
     const runtimes: Record<Variant, ManagedRuntime.ManagedRuntime<never, never>> = {
       bare: ManagedRuntime.make(Layer.setTracerEnabled(false)),

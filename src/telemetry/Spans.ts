@@ -1,6 +1,5 @@
 import type { Tracer } from "effect"
 import { Cause, Clock, Effect, Exit, FiberRef, Option, Ref } from "effect"
-import type { Summary } from "../summarize/Summary.js"
 
 /**
  * The spans of the request → summarize → limiter wait → upstream attempt → ledger commit path.
@@ -56,7 +55,11 @@ const traced = <A, E, R>(name: string, attributes: Attributes, self: Effect.Effe
 export const httpRequestName = () => "http.request"
 
 /** One summary: its outcome and the number of upstream calls it made. */
-export const summarize = <S extends Pick<Summary, "status" | "attempts" | "cached" | "fallbackReason">, E, R>(self: Effect.Effect<S, E, R>) =>
+export const summarize = <
+  S extends { readonly status: string; readonly attempts: number; readonly cached: boolean; readonly fallbackReason: string | null },
+  E,
+  R
+>(self: Effect.Effect<S, E, R>) =>
   traced("summarize", {}, self, (summary) => ({
     "summary.status": summary.status,
     "summary.attempts": summary.attempts,
