@@ -82,7 +82,7 @@ export const attempt = (counter: Ref.Ref<number>, model: string, purpose: string
         Effect.ensuring(
           self,
           Effect.flatMap(Ref.get(counter), (after) =>
-            Effect.annotateCurrentSpan(after > before ? { "llm.attempt": after, "llm.sent": true } : { "llm.sent": false }))
+            Effect.annotateCurrentSpan(after > before ? { "llm.attempt.number": after, "llm.sent": true } : { "llm.sent": false }))
         )
       )))
 

@@ -59,7 +59,7 @@ describe("traces", () => {
       expect(attribute(summarize!, "summary.status")).toBe("summarized")
 
       const attempts = named("llm.attempt")
-      expect(attempts.map((s) => [s.parentSpanId, attribute(s, "llm.attempt")]).sort()).toEqual([[summarize!.spanId, 1], [summarize!.spanId, 2]])
+      expect(attempts.map((s) => [s.parentSpanId, attribute(s, "llm.attempt.number")]).sort()).toEqual([[summarize!.spanId, 1], [summarize!.spanId, 2]])
       const inAttempt = (name: string) => named(name).map((s) => attempts.find((a) => a.spanId === s.parentSpanId) === undefined ? "elsewhere" : "in attempt")
       expect(inAttempt("limiter.wait")).toEqual(["in attempt", "in attempt"])
       expect(inAttempt("ledger.commit")).toEqual(["in attempt", "in attempt"])

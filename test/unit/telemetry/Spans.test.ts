@@ -89,8 +89,8 @@ describe("Spans", () => {
       expect(spans.every((s) => s.status._tag === "Ended")).toBe(true)
       const attempts = spans.filter((s) => s.name === "llm.attempt")
       expect(attempts.map((s) => Object.fromEntries(s.attributes))).toEqual([
-        { "llm.model": "openai/gpt-4o-mini", "llm.purpose": "summary", "llm.attempt": 1, "llm.sent": true },
-        { "llm.model": "openai/gpt-4o-mini", "llm.purpose": "summary", "llm.attempt": 2, "llm.sent": true },
+        { "llm.model": "openai/gpt-4o-mini", "llm.purpose": "summary", "llm.attempt.number": 1, "llm.sent": true },
+        { "llm.model": "openai/gpt-4o-mini", "llm.purpose": "summary", "llm.attempt.number": 2, "llm.sent": true },
         { "llm.model": "openai/gpt-4o-mini", "llm.purpose": "summary", "llm.sent": false }
       ])
       expect(spans.filter((s) => s.name === "ledger.commit").map((s) => s.attributes.get("ledger.row_id"))).toEqual(["row-1", "row-2"])
