@@ -166,6 +166,7 @@ export class UsageApi extends HttpApiGroup.make("usage")
       .addError(ServiceUnavailable)
       .annotate(OpenApi.Summary, "The latest ledger rows, newest first, optionally filtered")
   )
+  // The last listed runs first: the token is checked before the parameters.
   .middleware(UsageParams)
   .middleware(Authorization)
 {}

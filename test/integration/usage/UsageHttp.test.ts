@@ -153,6 +153,8 @@ describe("usage HTTP", () => {
         expect((yield* get("/v1/usage?from=&to=&format=")).status).toBe(200)
         expect((yield* get("/v1/usage/calls?status=&caller=&model=&purpose=&format=")).status).toBe(200)
         expect((yield* get("/v1/usage", null)).status).toBe(401)
+        // The token is checked before the parameters.
+        expect((yield* get("/v1/usage?groupBy=week", null)).status).toBe(401)
       }))
 
     it.effect("export CSV that parses to the JSON's figures, exact decimals kept and an unknown cost left empty", () =>
