@@ -1,6 +1,6 @@
 import { Clock, Effect, Option } from "effect"
 import { BudgetGuard } from "../budget/BudgetGuard.js"
-import { periodOf } from "../budget/Period.js"
+import { periodOf } from "../domain/Period.js"
 import { BadRequest, ServiceUnavailable } from "../domain/ApiErrors.js"
 import { callerNamePattern } from "../domain/Caller.js"
 import type { UsageRecord } from "../domain/UsageRecord.js"
