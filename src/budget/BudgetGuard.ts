@@ -316,3 +316,6 @@ export class BudgetGuard extends Context.Tag("BudgetGuard")<BudgetGuard, {
   static readonly layer: Layer.Layer<BudgetGuard, never, Config | SqlClient.SqlClient | UsageRepo | AlertLedger> = Layer
     .effect(BudgetGuard, make)
 }
+
+/** The budgets' state now, for the reports (`/v1/usage`, the dashboard). */
+export const budgetStatus = Effect.flatMap(BudgetGuard, (guard) => guard.status)

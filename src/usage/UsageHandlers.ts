@@ -1,5 +1,4 @@
 import { Clock, Effect, Option } from "effect"
-import { BudgetGuard } from "../budget/BudgetGuard.js"
 import { periodOf } from "../domain/Period.js"
 import { BadRequest, ServiceUnavailable } from "../domain/ApiErrors.js"
 import { callerNamePattern } from "../domain/Caller.js"
@@ -31,15 +30,17 @@ const parseFormat = (value: string | undefined) =>
 
 const unavailable = () => new ServiceUnavailable({ message: "The usage ledger is unreachable; try again shortly" })
 
-/** `GET /v1/usage`: defaults to today (UTC); both ends inclusive. */
-export const totals = (params: {
+/**
+ * `GET /v1/usage`: defaults to today (UTC); both ends inclusive. `budgetsNow` is the budgets' state
+ * beside the spend (the budget guard's, composed in `http/UsageHttp.ts`: usage does not depend on budget).
+ */
+export const totals = <B, E, R>(params: {
   readonly from?: string | undefined
   readonly to?: string | undefined
   readonly groupBy?: string | undefined
-}) =>
+}, budgetsNow: Effect.Effect<B, E, R>) =>
   Effect.gen(function*() {
     const repo = yield* UsageRepo
-    const guard = yield* BudgetGuard
     const today = periodOf("daily", new Date(yield* Clock.currentTimeMillis))
     const from = yield* parseDay("from", params.from, today)
     const to = yield* parseDay("to", params.to, today)
@@ -50,7 +51,7 @@ export const totals = (params: {
     }
     const [report, budgets] = yield* Effect.all([
       repo.totals(from, to, groupBy).pipe(Effect.mapError(unavailable)),
-      guard.status.pipe(Effect.mapError(unavailable))
+      budgetsNow.pipe(Effect.mapError(unavailable))
     ], { concurrency: 2 })
     return { from, to, groupBy, groups: report.groups, total: report.total, budgets }
   })
@@ -150,10 +151,10 @@ const callColumns: ReadonlyArray<Csv.Column<Call>> = [
 ]
 
 /** `GET /v1/usage`, as JSON or (`format=csv`) as a spreadsheet's rows with the same figures. */
-export const totalsIn = (params: Parameters<typeof totals>[0] & { readonly format?: string | undefined }) =>
+export const totalsIn = <B, E, R>(params: Parameters<typeof totals>[0] & { readonly format?: string | undefined }, budgetsNow: Effect.Effect<B, E, R>) =>
   Effect.gen(function*() {
     const format = yield* parseFormat(params.format)
-    const report = yield* totals(params)
+    const report = yield* totals(params, budgetsNow)
     if (format === "json") return report
     const rows = [...report.groups, { key: "total", ...report.total }]
     return Csv.response(Csv.render(groupColumns, rows), `usage-${report.from}-${report.to}-by-${report.groupBy}.csv`)

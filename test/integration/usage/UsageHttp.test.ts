@@ -5,7 +5,7 @@ import { BigDecimal, Effect, Layer, Option } from "effect"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
-import { BudgetGuard } from "../../../src/budget/BudgetGuard.js"
+import { BudgetGuard, budgetStatus } from "../../../src/budget/BudgetGuard.js"
 import { AuthorizationLive } from "../../../src/http/Authorization.js"
 import { UsageApi } from "../../../src/usage/UsageApi.js"
 import * as UsageHandlers from "../../../src/usage/UsageHandlers.js"
@@ -18,7 +18,7 @@ class TestApi extends HttpApi.make("usage-test").add(UsageApi) {}
 
 const Handlers = HttpApiBuilder.group(TestApi, "usage", (handlers) =>
   handlers
-    .handle("totals", ({ urlParams }) => UsageHandlers.totalsIn(urlParams))
+    .handle("totals", ({ urlParams }) => UsageHandlers.totalsIn(urlParams, budgetStatus))
     .handle("calls", ({ urlParams }) => UsageHandlers.callsIn(urlParams)))
 
 const d = BigDecimal.unsafeFromString
