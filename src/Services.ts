@@ -6,6 +6,7 @@ import { BudgetGuard } from "./budget/BudgetGuard.js"
 import { CostMonitor } from "./budget/CostMonitor.js"
 import * as Database from "./db/Database.js"
 import { ChatGateway } from "./gateway/ChatGateway.js"
+import { HttpLive } from "./http/Server.js"
 import { CircuitBreaker } from "./llm/CircuitBreaker.js"
 import { LlmClient } from "./llm/LlmClient.js"
 import { OpenRouter } from "./llm/OpenRouter.js"
@@ -29,7 +30,8 @@ import { UsageRepo } from "./usage/UsageRepo.js"
  *   the summary                           Summarizer
  *   server only                           CostMonitor (+ AlertSender), ChatGateway
  *
- * The HTTP routes (`http/Server.ts`) are built on `AppServices`.
+ * The server (`ServerLive`) is the HTTP routes and listener of `http/Server.ts` on `AppServices`;
+ * the CLI uses `CliServices`, the evaluation `SummaryServices`.
  */
 const summaryServicesOn = <E, R, E2, R2>(
   database: Layer.Layer<Layer.Layer.Success<typeof Database.layer>, E, R>,
@@ -53,3 +55,6 @@ export const CliServices = summaryServicesOn(Database.cliLayer, ChangeProcessor.
 export const AppServices = Layer.mergeAll(CostMonitor.layer.pipe(Layer.provide(AlertSender.layer)), ChatGateway.layer).pipe(
   Layer.provideMerge(summaryServicesOn(Database.layer, ChangeProcessor.layer))
 )
+
+/** The whole server: its routes and listener on the app's services; needs only `Config`. */
+export const ServerLive = HttpLive.pipe(Layer.provide(AppServices))
