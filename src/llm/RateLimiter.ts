@@ -122,9 +122,8 @@ export const makeRateLimiter = (
       if (state.waiters.peek() !== undefined && (!inProcess || state.inFlight < maxConcurrency)) wake.unsafeOffer(undefined)
     }
 
-    /** An honest guess at when the caller refused now would have started. */
-    const retryEstimate = (now: number): number => {
-      const waiting = state.waiters.size
+    /** An honest guess at when the caller refused now would have started, behind the `waiting` ahead of it. */
+    const retryEstimate = (now: number, waiting: number): number => {
       const window = store.estimateMs(now, state.pending + waiting + 1, state.rules, state.pausedUntil)
       // Before any call has finished its length is unknown: assumed, rather than taken as zero
       // (which answered a full queue's first refusals with "retry in 1 s" whatever its length).
@@ -137,6 +136,8 @@ export const makeRateLimiter = (
       Effect.sync((): Ticket => {
         const now = preciseMs(clock)
         const waiting = state.waiters.size
+        // Background waiters never hold an interactive caller back: neither in line nor in the queue's bound.
+        const ahead = state.waiters.ahead(priority)
         const free = state.inFlight < maxConcurrency && now >= state.pausedUntil
         // Not ahead of earlier callers granted a moment ago that have not begun yet, either.
         if (inProcess && waiting === 0 && state.pending === 0 && free && local.waitMs(now, state.rules) === 0) {
@@ -146,9 +147,9 @@ export const makeRateLimiter = (
           return "started"
         }
         // With a shared window even a caller that may start at once passes through the dispatcher's queue.
-        if (waiting >= queueMax && !(!inProcess && waiting === 0 && free)) {
+        if (ahead >= queueMax && !(!inProcess && waiting === 0 && free)) {
           Metrics.rejected.unsafeUpdate(1, [])
-          return new RateLimitQueueFull({ retryAfterMs: retryEstimate(now), queueDepth: waiting })
+          return new RateLimitQueueFull({ retryAfterMs: retryEstimate(now, ahead), queueDepth: waiting })
         }
         const waiter = state.waiters.add(owner, priority, now)
         pump(now)

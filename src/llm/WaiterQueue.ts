@@ -13,6 +13,7 @@ export interface Waiter {
 /** One owner's waiters (a request, later a caller), first in first out. */
 interface Lane {
   readonly owner: string
+  readonly priority: Priority
   readonly waiters: Array<Waiter>
   head: number
 }
@@ -23,6 +24,8 @@ interface Lane {
  * had its turn in this round.
  */
 class Round {
+  constructor(private readonly priority: Priority) {}
+
   private readonly lanes = new Map<string, Lane>()
   private readonly ring: Array<Lane> = []
   private turn = 0
@@ -34,7 +37,7 @@ class Round {
   laneOf(owner: string): Lane {
     const existing = this.lanes.get(owner)
     if (existing !== undefined) return existing
-    const lane: Lane = { owner, waiters: [], head: 0 }
+    const lane: Lane = { owner, priority: this.priority, waiters: [], head: 0 }
     this.lanes.set(owner, lane)
     this.ring.push(lane)
     return lane
@@ -74,18 +77,24 @@ class Round {
  * calls it from inside one `Effect.sync` at a time.
  */
 export class WaiterQueue {
-  private readonly interactive = new Round()
-  private readonly background = new Round()
+  private readonly interactive = new Round("interactive")
+  private readonly background = new Round("background")
   private anonymous = 0
   /** Waiters neither granted nor cancelled. */
   size = 0
+  private interactiveSize = 0
+
+  /** The waiters a newcomer of `priority` would wait behind. */
+  ahead(priority: Priority): number {
+    return priority === "background" ? this.size : this.interactiveSize
+  }
 
   add(owner: string | undefined, priority: Priority, arrivedAt: number): Waiter {
     const round = priority === "background" ? this.background : this.interactive
     const lane = round.laneOf(owner ?? `anonymous:${this.anonymous++}`)
     const waiter: Waiter = { granted: Deferred.unsafeMake(FiberId.none), arrivedAt, lane, state: "waiting" }
     lane.waiters.push(waiter)
-    this.size++
+    this.count(waiter, 1)
     return waiter
   }
 
@@ -102,13 +111,18 @@ export class WaiterQueue {
     if (waiter === undefined) return undefined
     round.take(waiter)
     waiter.state = "granted"
-    this.size--
+    this.count(waiter, -1)
     return waiter
   }
 
   /** A waiter that stopped waiting; its slot in its lane is skipped when reached. */
   cancel(waiter: Waiter) {
     waiter.state = "cancelled"
-    this.size--
+    this.count(waiter, -1)
+  }
+
+  private count(waiter: Waiter, by: 1 | -1) {
+    this.size += by
+    if (waiter.lane.priority === "interactive") this.interactiveSize += by
   }
 }

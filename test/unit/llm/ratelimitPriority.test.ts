@@ -71,4 +71,21 @@ describe("RateLimiter priority (issue 11 §3, virtual time)", () => {
       yield* Fiber.joinAll([first, second])
       expect(owners(starts)).toBe("j1,j1,j2,j1,j2")
     }).pipe(Effect.provide(limiterLayer({ LLM_RATE_LIMIT_REQUESTS: "100", LLM_RATE_LIMIT_WINDOW_MS: "1000", LLM_MAX_CONCURRENCY: "1" }))))
+
+  it.effect("a queue full of background waiters refuses the next background call, not an interactive one", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimiter
+      const starts: Array<Start> = []
+      // One lane, taken by the first job call; the other 3 fill the queue.
+      const jobs = yield* burst("job", 4, starts, "background")
+      yield* settle
+      expect(yield* limiter.stats).toMatchObject({ queueDepth: 3, inFlight: 1 })
+      const refused = yield* Effect.flip(limiter.withPermit(Effect.void, "job", "background"))
+      expect(refused).toMatchObject({ _tag: "RateLimitQueueFull", queueDepth: 3 })
+      const user = yield* burst("user", 1, starts)
+      yield* settle
+      yield* advance(1_000)
+      yield* Fiber.joinAll([jobs, user])
+      expect(owners(starts)).toBe("job,user,job,job,job")
+    }).pipe(Effect.provide(limiterLayer({ LLM_RATE_LIMIT_REQUESTS: "100", LLM_MAX_CONCURRENCY: "1", LLM_QUEUE_MAX: "3" }))))
 })
