@@ -5,7 +5,7 @@ import type { ChatMessage, CompletionSuccess, ResponseFormat } from "../domain/C
 import type { LlmError, RateLimitQueueFull } from "../domain/LlmError.js"
 import { formatOption } from "../domain/Money.js"
 import { LlmClient } from "../llm/LlmClient.js"
-import { Pricing } from "../usage/Pricing.js"
+import { Pricing } from "../llm/Pricing.js"
 import type { InvalidDiff } from "./Change.js"
 import { ChangeProcessor } from "./ChangeProcessor.js"
 import type { DocumentInfo } from "./Prompt.js"

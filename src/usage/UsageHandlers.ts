@@ -1,6 +1,5 @@
 import { Clock, Effect, Option, ParseResult, Schema } from "effect"
-import { BudgetGuard } from "../budget/BudgetGuard.js"
-import { periodOf } from "../budget/Period.js"
+import { periodOf } from "../domain/Period.js"
 import { BadRequest, ServiceUnavailable } from "../domain/ApiErrors.js"
 import type { UsageRecord } from "../domain/UsageRecord.js"
 import * as Money from "../domain/Money.js"
@@ -17,11 +16,16 @@ export const decodeParams = <A, I>(schema: Schema.Schema<A, I>) => (raw: unknown
     return new BadRequest({ field: String(issue?.path[0] ?? "query"), message: issue?.message ?? "The query parameters are not valid" })
   }))
 
-/** `GET /v1/usage`: defaults to today (UTC); both ends inclusive. */
-export const totals = (params: { readonly from?: string | undefined; readonly to?: string | undefined; readonly groupBy: GroupBy }) =>
+/**
+ * `GET /v1/usage`: defaults to today (UTC); both ends inclusive. `budgetsNow` is the budgets' state
+ * beside the spend (the budget guard's, composed in `http/UsageHttp.ts`: usage does not depend on budget).
+ */
+export const totals = <B, E, R>(
+  params: { readonly from?: string | undefined; readonly to?: string | undefined; readonly groupBy: GroupBy },
+  budgetsNow: Effect.Effect<B, E, R>
+) =>
   Effect.gen(function*() {
     const repo = yield* UsageRepo
-    const guard = yield* BudgetGuard
     const today = periodOf("daily", new Date(yield* Clock.currentTimeMillis))
     const from = params.from ?? today
     const to = params.to ?? today
@@ -29,7 +33,7 @@ export const totals = (params: { readonly from?: string | undefined; readonly to
     const { groupBy } = params
     const [report, budgets] = yield* Effect.all([
       repo.totals(from, to, groupBy).pipe(Effect.mapError(unavailable)),
-      guard.status.pipe(Effect.mapError(unavailable))
+      budgetsNow.pipe(Effect.mapError(unavailable))
     ], { concurrency: 2 })
     return { from, to, groupBy, groups: report.groups, total: report.total, budgets }
   })
@@ -99,9 +103,9 @@ const callColumns: ReadonlyArray<Csv.Column<Call>> = [
 ]
 
 /** `GET /v1/usage`, as JSON or (`format=csv`) as a spreadsheet's rows with the same figures. */
-export const totalsOf = (params: typeof TotalsParams.Type) =>
+export const totalsOf = <B, E, R>(params: typeof TotalsParams.Type, budgetsNow: Effect.Effect<B, E, R>) =>
   Effect.gen(function*() {
-    const report = yield* totals(params)
+    const report = yield* totals(params, budgetsNow)
     if (params.format === "json") return report
     const rows = [...report.groups, { key: "total", ...report.total }]
     return Csv.response(Csv.render(groupColumns, rows), `usage-${report.from}-${report.to}-by-${report.groupBy}.csv`)
@@ -120,5 +124,6 @@ export const callsPageOf = (params: typeof CallsParams.Type) =>
   })
 
 /** Both from the text of the query (the dashboard's exports). */
-export const totalsIn = (raw: Readonly<Record<string, string | undefined>>) => Effect.flatMap(decodeParams(TotalsParams)(raw), totalsOf)
+export const totalsIn = <B, E, R>(raw: Readonly<Record<string, string | undefined>>, budgetsNow: Effect.Effect<B, E, R>) =>
+  Effect.flatMap(decodeParams(TotalsParams)(raw), (params) => totalsOf(params, budgetsNow))
 export const callsIn = (raw: Readonly<Record<string, string | undefined>>) => Effect.flatMap(decodeParams(CallsParams)(raw), callsPageOf)

@@ -5,11 +5,11 @@ import { BigDecimal, Effect, Layer, Option } from "effect"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
-import { BudgetGuard } from "../../../src/budget/BudgetGuard.js"
+import { BudgetGuard, budgetStatus } from "../../../src/budget/BudgetGuard.js"
 import { AuthorizationLive } from "../../../src/http/Authorization.js"
 import { UsageApi } from "../../../src/usage/UsageApi.js"
 import * as UsageHandlers from "../../../src/usage/UsageHandlers.js"
-import { UsageParamsLive } from "../../../src/usage/UsageHttp.js"
+import { UsageParamsLive } from "../../../src/http/UsageHttp.js"
 import { UsageRepo } from "../../../src/usage/UsageRepo.js"
 import * as TestDatabase from "../../support/TestDatabase.js"
 import { usageRow } from "../../support/UsageRows.js"
@@ -19,7 +19,7 @@ class TestApi extends HttpApi.make("usage-test").add(UsageApi) {}
 
 const Handlers = HttpApiBuilder.group(TestApi, "usage", (handlers) =>
   handlers
-    .handle("totals", ({ urlParams }) => UsageHandlers.totalsOf(urlParams))
+    .handle("totals", ({ urlParams }) => UsageHandlers.totalsOf(urlParams, budgetStatus))
     .handle("calls", ({ urlParams }) => UsageHandlers.callsPageOf(urlParams))).pipe(Layer.provide(UsageParamsLive))
 
 const d = BigDecimal.unsafeFromString

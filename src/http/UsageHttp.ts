@@ -1,9 +1,10 @@
 import { HttpApiBuilder, HttpRouter, HttpServerRequest } from "@effect/platform"
 import { Effect, Layer } from "effect"
 import type { BadRequest } from "../domain/ApiErrors.js"
-import { Api } from "../http/Api.js"
-import { CallsParams, TotalsParams, UsageParams } from "./UsageApi.js"
-import * as UsageHandlers from "./UsageHandlers.js"
+import { budgetStatus } from "../budget/BudgetGuard.js"
+import { CallsParams, TotalsParams, UsageParams } from "../usage/UsageApi.js"
+import * as UsageHandlers from "../usage/UsageHandlers.js"
+import { Api } from "./Api.js"
 
 const checks = new Map<string, (raw: unknown) => Effect.Effect<unknown, BadRequest>>([
   ["/v1/usage", UsageHandlers.decodeParams(TotalsParams)],
@@ -17,7 +18,8 @@ export const UsageParamsLive = Layer.succeed(UsageParams, Effect.gen(function*()
   if (check !== undefined) yield* check(yield* HttpServerRequest.ParsedSearchParams)
 }))
 
+/** `/v1/usage`: the ledger's figures (usage) with the budgets' state (budget), composed here. */
 export const UsageHttp = HttpApiBuilder.group(Api, "usage", (handlers) =>
   handlers
-    .handle("totals", ({ urlParams }) => UsageHandlers.totalsOf(urlParams))
+    .handle("totals", ({ urlParams }) => UsageHandlers.totalsOf(urlParams, budgetStatus))
     .handle("calls", ({ urlParams }) => UsageHandlers.callsPageOf(urlParams))).pipe(Layer.provide(UsageParamsLive))
