@@ -4,7 +4,7 @@
  * and circuit breaker, against a direct SDK call to the same instant upstream. The ledger is in
  * memory here so the figure is the client's own cost (the service benchmark includes the ledger).
  */
-import { Effect, Layer } from "effect"
+import { Context, Effect, Exit, Layer, Scope } from "effect"
 import OpenAI from "openai"
 import { performance } from "node:perf_hooks"
 import { Pool } from "undici"
@@ -55,7 +55,9 @@ export const run = async (quick: boolean) => {
   try {
     const sdk = new OpenAI({ apiKey: API_KEY, baseURL: upstream.baseUrl, maxRetries: 0, fetch: makeUndiciFetch({ connections: 64 }) })
     const direct = () => sdk.chat.completions.create({ model: "openai/gpt-4o-mini", messages, max_tokens: 100 })
-    const client = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+    // Held open for the whole run: the client's connection pool closes with it.
+    const scope = Effect.runSync(Scope.make())
+    const client = await Effect.runPromise(Effect.gen(function*() {
       const ledger = yield* memoryLedger
       const layer = LlmClient.layer.pipe(
         Layer.provide([OpenRouter, RateLimiter.layer, CircuitBreaker.layer, ledger.layer, unlimitedBudget, staticPricing]),
@@ -68,8 +70,8 @@ export const run = async (quick: boolean) => {
           LOG_LEVEL: "warning"
         }))
       )
-      return yield* Effect.provide(LlmClient, layer)
-    })))
+      return Context.get(yield* Layer.buildWithScope(layer, scope), LlmClient)
+    }))
     const viaClient = () => Effect.runPromise(client.generateCompletion({ messages, maxTokens: 100 }))
     const rows: Array<{ readonly inflight: number; readonly sdk: Figures; readonly client: Figures }> = []
     for (const inflight of [1, 32]) {
@@ -84,6 +86,7 @@ export const run = async (quick: boolean) => {
       ]
       rows.push({ inflight, sdk: s1!.rps > s2!.rps ? s1! : s2!, client: c1!.rps > c2!.rps ? c1! : c2! })
     }
+    await Effect.runPromise(Scope.close(scope, Exit.void))
     return rows.map(({ inflight, sdk, client }) => ({
       inflight,
       sdkRps: Math.round(sdk.rps),
