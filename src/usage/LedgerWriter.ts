@@ -35,7 +35,7 @@ export interface LedgerWriter {
 const rowsCommitted = Metric.counter("ledger_rows_committed_total", { description: "Ledger rows inserted directly", incremental: true })
 const rowsSpooled = Metric.counter("ledger_rows_spooled_total", { description: "Ledger rows written to the spool", incremental: true })
 const rowsReplayed = Metric.counter("ledger_rows_replayed_total", { description: "Spooled ledger rows replayed into the database", incremental: true })
-const insertStatements = Metric.counter("ledger_insert_statements_total", { description: "Ledger INSERT statements committed (group commits and replays)", incremental: true })
+export const insertStatements = Metric.counter("ledger_insert_statements_total", { description: "Ledger INSERT statements committed (group commits and replays)", incremental: true })
 const batchRows = Metric.histogram(
   "ledger_batch_rows",
   MetricBoundaries.exponential({ start: 1, factor: 2, count: 10 }),
