@@ -6,7 +6,7 @@ import { UpstreamInvalidResponse, UpstreamNetworkError, UpstreamTimeout } from "
 import { fromJsonNumber } from "../domain/Money.js"
 import type { ProviderUsage } from "../llm/CompletionProvider.js"
 import type { ClassifyContext } from "../llm/ErrorClassifier.js"
-import { failure, fromStatus } from "../llm/ErrorClassifier.js"
+import { failure, fromStatus, timeoutCodes } from "../llm/ErrorClassifier.js"
 import { decodeLoose, Generation } from "../llm/OpenRouterWire.js"
 import { Scrubber } from "../llm/Scrubber.js"
 import { UpstreamPool } from "../llm/UpstreamPool.js"
@@ -29,8 +29,6 @@ export const toHeaders = (raw: Readonly<Record<string, string | ReadonlyArray<st
   }
   return headers
 }
-
-const timeoutCodes = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "UND_ERR_CONNECT_TIMEOUT"])
 
 /** A transport failure (refused, reset, timed out) as the error family that decides retrying. */
 export const transportError = (thrown: unknown, model: string, generationId?: string): UpstreamError => {

@@ -158,7 +158,8 @@ export const fromThrown = (thrown: unknown, ctx: ClassifyContext): UpstreamError
   return unreadable(thrown instanceof Error ? thrown.message : String(thrown), ctx)
 }
 
-const timeoutCodes = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "UND_ERR_CONNECT_TIMEOUT"])
+/** undici's own timeouts, which mean what the attempt's deadline means. */
+export const timeoutCodes: ReadonlySet<string> = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "UND_ERR_CONNECT_TIMEOUT"])
 
 /**
  * What a direct undici call rejected with (the same families as `fromThrown` for the SDK):
