@@ -191,6 +191,16 @@ export interface ParsedAnswer {
 
 const finishReasons = new Set<string>(["stop", "length", "tool_calls", "content_filter", "error"])
 
+/** Who served a chat response (OpenRouter's `model`, `provider` and `id`, else the generation header), scrubbed. */
+export const servedBy = (data: ChatResponseType, headers: HeaderSource | undefined, ctx: ClassifyContext) => {
+  const id = data.id ?? header(headers, "x-generation-id")
+  return {
+    model: data.model === undefined ? ctx.model : ctx.scrub(data.model),
+    provider: data.provider === undefined ? null : ctx.scrub(data.provider),
+    requestId: id === undefined ? null : ctx.scrub(id)
+  }
+}
+
 /** A chat response body as it came off the wire, decoded once. */
 export const decodeChatResponse: (body: unknown) => ChatResponseType = decodeChat
 
@@ -211,13 +221,8 @@ export const fromChatResponse = (
   usage: Usage | undefined,
   ctx: ClassifyContext
 ): Either.Either<ParsedAnswer, UpstreamError> => {
-  const base = {
-    status: 200,
-    provider: data.provider === undefined ? undefined : ctx.scrub(data.provider),
-    generationId: data.id ?? header(headers, "x-generation-id"),
-    model: data.model ?? ctx.model,
-    usage
-  }
+  const served = servedBy(data, headers, ctx)
+  const base = { status: 200, provider: served.provider ?? undefined, generationId: served.requestId ?? undefined, model: served.model, usage }
   const invalid = (code: string, message: string, metadata?: unknown) =>
     Either.left(new UpstreamInvalidResponse(failure({ ...base, code: ctx.scrub(code), message: ctx.scrub(message), metadata: scrubDeep(ctx.scrub, metadata) })))
   if (data.error !== undefined) {

@@ -4,7 +4,7 @@ import { Config } from "../Config.js"
 import type { UpstreamError } from "../domain/LlmError.js"
 import { fromJsonNumber } from "../domain/Money.js"
 import type { ClassifyContext, HeaderSource } from "./ErrorClassifier.js"
-import { decodeChatResponse, fromChatResponse, fromErrorResponse, fromThrown, fromTransport, header, rateLimitInfo, unreadable } from "./ErrorClassifier.js"
+import { decodeChatResponse, fromChatResponse, fromErrorResponse, fromThrown, fromTransport, rateLimitInfo, servedBy, unreadable } from "./ErrorClassifier.js"
 import type { KeyInfo, ProviderAnswer, ProviderRequest, ProviderUsage } from "./CompletionProvider.js"
 import { CompletionProvider } from "./CompletionProvider.js"
 import { decodeLoose, KeyAnswer, Usage } from "./OpenRouterWire.js"
@@ -150,7 +150,7 @@ export const OpenRouter = Layer.effect(
       }
     }
 
-    const answerOf = (raw: Raw, request: ProviderRequest, ctx: ClassifyContext): Either.Either<ProviderAnswer, UpstreamError> => {
+    const answerOf = (raw: Raw, ctx: ClassifyContext): Either.Either<ProviderAnswer, UpstreamError> => {
       if (raw._tag === "Thrown") return Either.left(fromTransport(raw.thrown, raw.timedOut, ctx))
       const json = parse(raw.body.toString("utf8"))
       if (raw.status < 200 || raw.status >= 300) return Either.left(fromErrorResponse(raw.status, raw.headers, Either.getOrUndefined(json), ctx))
@@ -162,9 +162,7 @@ export const OpenRouter = Layer.effect(
         fromChatResponse(data, raw.headers, { ...usage, costSource: Option.isSome(usage.costUsd) ? "provider" : "unknown" }, ctx),
         (answer): ProviderAnswer => ({
           ...answer,
-          model: data.model === undefined ? request.model : scrub(data.model),
-          provider: data.provider === undefined ? null : scrub(data.provider),
-          requestId: data.id === undefined ? header(raw.headers, "x-generation-id") ?? null : scrub(data.id),
+          ...servedBy(data, raw.headers, ctx),
           usage,
           rateLimit: rateLimitInfo(raw.headers, undefined, ctx.nowMs)
         })
@@ -174,7 +172,7 @@ export const OpenRouter = Layer.effect(
     const complete = (request: ProviderRequest): Effect.Effect<ProviderAnswer, UpstreamError> =>
       Effect.clockWith((clock) =>
         Effect.flatMap(send(requestBody(request), capFor(request.maxTokens)), (raw) =>
-          answerOf(raw, request, { model: request.model, nowMs: clock.unsafeCurrentTimeMillis(), maxWaitMs: llm.retryMaxWaitMs, scrub }))
+          answerOf(raw, { model: request.model, nowMs: clock.unsafeCurrentTimeMillis(), maxWaitMs: llm.retryMaxWaitMs, scrub }))
       )
 
     const keyInfo = Effect.clockWith((clock) =>
