@@ -89,6 +89,8 @@ type Outcome<A> =
   | { readonly _tag: "Failed"; readonly error: UpstreamError }
   | { readonly _tag: "Interrupted"; readonly cause: Cause.Cause<never> }
 
+type Unanswered = Exclude<Outcome<unknown>, { readonly _tag: "Answered" }>
+
 /** A defect is no outcome: it is not recorded and travels on as it is. */
 interface Defect {
   readonly _tag: "Defect"
@@ -102,10 +104,10 @@ const outcomeOf = <A>(exit: Exit.Exit<A, UpstreamError>): Outcome<A> | Defect =>
   return Option.isSome(failure) ? { _tag: "Failed", error: failure.value } : { _tag: "Defect", cause: exit.cause }
 }
 
-/** What a failed attempt cost: nothing billed without usage in its answer, unknown when the answer was not read. */
-const unbilled = (error: UpstreamError | undefined): Pick<Usage, "costUsd" | "costSource"> =>
+/** What an attempt without usage in its answer cost: nothing billed, or unknown when the answer was not read. */
+const unbilled = (outcome: Unanswered): Pick<Usage, "costUsd" | "costSource"> =>
   // Too large to read: upstream answered, so it may have billed, and how much is not known.
-  error?.code === "response_too_large"
+  outcome._tag === "Failed" && outcome.error.code === "response_too_large"
     ? { costUsd: Option.none(), costSource: "unknown" }
     : { costUsd: Option.some(BigDecimal.fromBigInt(0n)), costSource: "provider" }
 
@@ -223,13 +225,15 @@ export const make = Effect.gen(function*() {
     )
   }
 
-  const recordFailure = (request: ProviderRequest, call: CallContext, attempt: number, latencyMs: number, clock: Clock.Clock, error: UpstreamError | undefined) => {
-    const billed = error?.usage
-    const usage: Effect.Effect<Pick<Usage, "promptTokens" | "completionTokens" | "totalTokens" | "costUsd" | "costSource">> = billed === undefined
-      ? Effect.succeed({ promptTokens: 0, completionTokens: 0, totalTokens: 0, ...unbilled(error) })
-      : priced(error?.model ?? request.model, billed)
+  /** The row of an attempt that brought no answer: it failed, or its caller went away during the call. */
+  const recordUnanswered = (request: ProviderRequest, call: CallContext, attempt: number, latencyMs: number, clock: Clock.Clock, outcome: Unanswered) => {
+    const error = outcome._tag === "Failed" ? outcome.error : undefined
+    const result = error === undefined ? "interrupted" : error._tag
+    const usage: Effect.Effect<Pick<Usage, "promptTokens" | "completionTokens" | "totalTokens" | "costUsd" | "costSource">> = error?.usage === undefined
+      ? Effect.succeed({ promptTokens: 0, completionTokens: 0, totalTokens: 0, ...unbilled(outcome) })
+      : priced(error.model ?? request.model, error.usage)
     return Effect.flatMap(usage, (usage) => {
-      upstreamCalls(error === undefined ? "interrupted" : error._tag).unsafeUpdate(1, [])
+      upstreamCalls(result).unsafeUpdate(1, [])
       return ledger.record(row(clock, call, attempt, latencyMs, {
         model: request.model,
         provider: error?.provider ?? null,
@@ -267,12 +271,12 @@ export const make = Effect.gen(function*() {
       case "Answered":
         return recordAnswer(exchange, call, attempt, latencyMs, clock, outcome.answer)
       case "Failed":
-        return recordFailure(exchange.request, call, attempt, latencyMs, clock, outcome.error).pipe(
+        return recordUnanswered(exchange.request, call, attempt, latencyMs, clock, outcome).pipe(
           Effect.zipRight(learn(outcome.error)),
           Effect.zipRight(Effect.fail(outcome.error))
         )
       case "Interrupted":
-        return Effect.zipRight(recordFailure(exchange.request, call, attempt, latencyMs, clock, undefined), Effect.failCause(outcome.cause))
+        return Effect.zipRight(recordUnanswered(exchange.request, call, attempt, latencyMs, clock, outcome), Effect.failCause(outcome.cause))
       case "Defect":
         return Effect.failCause(outcome.cause)
     }
