@@ -9,14 +9,6 @@ export class ResponseTooLarge extends Error {
   }
 }
 
-/** The per-request cap travels in the SDK's `fetchOptions`, which it spreads into `fetch`'s init. */
-interface CappedInit extends RequestInit {
-  readonly maxResponseBytes?: number
-}
-
-/** The `fetchOptions` that cap one call's response at `bytes`. */
-export const responseCap = (bytes: number): Record<string, never> => ({ maxResponseBytes: bytes }) as unknown as Record<string, never>
-
 /**
  * Reads a whole body, at most `limit` bytes: beyond it the read stops, the connection is dropped
  * and `ResponseTooLarge` is thrown (one bad upstream must not exhaust memory).
@@ -51,13 +43,13 @@ export const makeUndiciFetch = (options: {
   /** Whose connections to use; whoever made it closes it. Without one, an Agent of `connections` that lives as long as the process. */
   readonly dispatcher?: Dispatcher
   readonly connections?: number
-  /** The cap when a call names none (default 16 MiB). */
+  /** The most bytes read from one answer (default 16 MiB). */
   readonly maxResponseBytes?: number
 }): typeof fetch => {
   const dispatcher = options.dispatcher ?? new Agent({ connections: options.connections ?? 64, keepAliveTimeout: 30_000 })
   return async (input, init) => {
     const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url
-    const limit = (init as CappedInit | undefined)?.maxResponseBytes ?? options.maxResponseBytes ?? 16_777_216
+    const limit = options.maxResponseBytes ?? 16_777_216
     const headers: Record<string, string> = {}
     new Headers(init?.headers).forEach((value, key) => (headers[key] = value))
     const res = await request(url, {
