@@ -20,7 +20,9 @@ export class UpstreamPool extends Context.Tag("UpstreamPool")<UpstreamPool, {
       const pool = yield* Effect.acquireRelease(
         Effect.sync(() =>
           new Pool(url.origin, {
-            connections: Math.max(rateLimit.maxConcurrency, 8),
+            // Every call the limiter lets through, plus room for the key check and `/generation`
+            // lookups, which do not wait for a permit.
+            connections: Math.max(rateLimit.maxConcurrency, 8) + 4,
             keepAliveTimeout: 30_000,
             headersTimeout: openrouter.timeoutMs,
             bodyTimeout: openrouter.timeoutMs
