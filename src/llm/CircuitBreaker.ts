@@ -83,7 +83,7 @@ export const makeCircuitBreaker = (
         if (state._tag === "half_open" && state.probe === probe) state = { _tag: "half_open", probe: undefined }
       })
 
-    const guard = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | CircuitOpen, R> =>
+    const admitted = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | CircuitOpen, R> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(admit, (admission): Effect.Effect<A, E | CircuitOpen, R> => {
           if (admission === "run") return restore(effect)
@@ -91,6 +91,10 @@ export const makeCircuitBreaker = (
           return Effect.ensuring(restore(effect), endProbe(admission))
         })
       )
+
+    // Closed is the common case and needs no admission: the effect runs as it is.
+    const guard = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | CircuitOpen, R> =>
+      Effect.suspend(() => (state._tag === "closed" ? effect : admitted(effect)))
 
     const recordSuccess = Effect.suspend(() => {
       if (state._tag === "half_open") return enter({ _tag: "closed", failures: 0 }, { after: "successful probe" })

@@ -1,5 +1,5 @@
 import type { Tracer } from "effect"
-import { Cause, Clock, Effect, Exit, FiberRef, Option, Ref } from "effect"
+import { Cause, Clock, Effect, Exit, FiberRef, Option } from "effect"
 
 /**
  * The spans of the request → summarize → limiter wait → upstream attempt → ledger commit path.
@@ -68,20 +68,20 @@ export const summarize = <
   }))
 
 /**
- * One upstream attempt, from the budget check to its ledger row. `counter` counts this call's
+ * One upstream attempt, from the budget check to its ledger row. `attempts` counts this call's
  * attempts; its value when the attempt ends is the attempt's number (an attempt refused before
  * it was sent, by the circuit or the budget, leaves it unchanged and says `llm.sent: false`).
  */
-export const attempt = (counter: Ref.Ref<number>, model: string, purpose: string | null) =>
+export const attempt = (attempts: Effect.Effect<number>, model: string, purpose: string | null) =>
 <A, E, R>(self: Effect.Effect<A, E, R>) =>
   whenTracing(self, () =>
-    Effect.flatMap(Ref.get(counter), (before) =>
+    Effect.flatMap(attempts, (before) =>
       traced(
         "llm.attempt",
         { "llm.model": model, "llm.purpose": purpose ?? undefined },
         Effect.ensuring(
           self,
-          Effect.flatMap(Ref.get(counter), (after) =>
+          Effect.flatMap(attempts, (after) =>
             Effect.annotateCurrentSpan(after > before ? { "llm.attempt.number": after, "llm.sent": true } : { "llm.sent": false }))
         )
       )))
