@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Clock, Deferred, Duration, Effect, Exit, FiberId, Metric, MetricBoundaries, Schedule } from "effect"
+import { Deferred, Duration, Effect, Exit, FiberId, Metric, MetricBoundaries, Schedule } from "effect"
 import type { UsageRecord } from "../domain/UsageRecord.js"
 import { type Columns, insertParameters, insertStatement, toColumns } from "./LedgerRow.js"
 import type { Spool } from "./Spool.js"
@@ -150,15 +150,13 @@ export const make = (spool: Spool, options: LedgerWriterOptions = defaultOptions
     if (startDepth > 0) yield* Effect.logInfo("Ledger spool holds rows from an earlier run; replaying").pipe(Effect.annotateLogs("rows", startDepth))
     yield* publishDepth
 
-    // Real time even under a TestClock: a test driving retry backoff must not freeze the ledger.
-    const realTime = Effect.withClock(Clock.make())
-    for (let i = 0; i < options.concurrency; i++) yield* Effect.forkScoped(realTime(writer))
-    yield* Effect.forkScoped(realTime(
+    for (let i = 0; i < options.concurrency; i++) yield* Effect.forkScoped(writer)
+    yield* Effect.forkScoped(
       replayOnce.pipe(
         Effect.catchAll((error) => Effect.logDebug("Ledger spool replay deferred").pipe(Effect.annotateLogs("error", String(error)))),
         Effect.repeat(Schedule.spaced(options.replayEvery))
       )
-    ))
+    )
 
     /** The open batch, or a new one when there is none or it is full. */
     const openBatch = (): Batch => {

@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Exit, Layer, Metric, Scope } from "effect"
+import { Clock, Context, Effect, Exit, Layer, Metric, Scope } from "effect"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
@@ -36,7 +36,8 @@ describe("LedgerWriter (group commit)", () => {
     it.effect("closing the ledger writes every row still gathering before it ends", () =>
       Effect.gen(function*() {
         const scope = yield* Scope.make()
-        const repo = Context.get(yield* Layer.buildWithScope(usageRepoWith({ gather: "200 millis" }).pipe(Layer.provide(config)), scope), UsageRepo)
+        // The writer's gathering runs on real time, so that its 200 ms window passes under the test clock.
+        const repo = Context.get(yield* Layer.buildWithScope(usageRepoWith({ gather: "200 millis" }).pipe(Layer.provide(config)), scope).pipe(Effect.withClock(Clock.make())), UsageRepo)
         const rows = Array.from({ length: 50 }, () => usageRow())
         yield* Effect.forEach(rows, (row) => Effect.fork(repo.record(row)), { discard: true })
         yield* Effect.yieldNow()
