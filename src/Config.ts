@@ -101,7 +101,14 @@ const settings = {
   logFormat: S.withDefault("LOG_FORMAT", S.oneOfSpelled(["json", "pretty"], {}), "json"),
   headersTimeoutMs: S.withDefault("HTTP_HEADERS_TIMEOUT_MS", S.integer(100, 600_000), 10_000),
   requestTimeoutMs: S.withDefault("HTTP_REQUEST_TIMEOUT_MS", S.integer(100, 3_600_000), 30_000),
-  keepAliveTimeoutMs: S.withDefault("HTTP_KEEP_ALIVE_TIMEOUT_MS", S.integer(100, 600_000), 5_000)
+  keepAliveTimeoutMs: S.withDefault("HTTP_KEEP_ALIVE_TIMEOUT_MS", S.integer(100, 600_000), 5_000),
+  jobMaxItems: S.withDefault("JOB_MAX_ITEMS", S.integer(1, 100_000), 1_000),
+  jobMaxBytes: S.withDefault("JOB_MAX_BYTES", S.integer(1_024, 1_073_741_824), 33_554_432),
+  jobRetentionDays: S.withDefault("JOB_RETENTION_DAYS", S.integer(1, 3_650), 30),
+  jobConcurrency: S.withDefault("JOB_CONCURRENCY", S.integer(0, 256), 4),
+  callbackSecret: S.optional("CALLBACK_SECRET", S.secret()),
+  callbackAllowedHosts: S.withDefault("CALLBACK_ALLOWED_HOSTS", S.list, []),
+  callbackMaxAttempts: S.withDefault("CALLBACK_MAX_ATTEMPTS", S.integer(1, 100), 8)
 } as const
 
 type Settings = typeof settings
@@ -179,7 +186,17 @@ const shape = (v: Values, callers: ReadonlyArray<ApiCaller>) => ({
     maxParts: v.summaryMaxParts,
     changeWorkers: v.changeWorkers
   },
-  log: { level: LogLevel.fromLiteral(capitalize(v.logLevel)), format: v.logFormat }
+  log: { level: LogLevel.fromLiteral(capitalize(v.logLevel)), format: v.logFormat },
+  jobs: {
+    maxItems: v.jobMaxItems,
+    maxBytes: v.jobMaxBytes,
+    retentionDays: v.jobRetentionDays,
+    /** Items one replica works on at once; 0: this replica takes no job items. */
+    concurrency: v.jobConcurrency,
+    callbackSecret: v.callbackSecret,
+    callbackAllowedHosts: v.callbackAllowedHosts.map((h) => h.toLowerCase()),
+    callbackMaxAttempts: v.callbackMaxAttempts
+  }
 })
 
 const capitalize = <L extends string>(s: L) => (s.charAt(0).toUpperCase() + s.slice(1)) as Capitalize<L>
@@ -203,6 +220,9 @@ const crossChecks = (v: Values, callers: ReadonlyArray<ApiCaller>): ReadonlyArra
   ),
   ...(v.allowedModels.length > 0 && !v.allowedModels.includes(v.defaultModel)
     ? [`OPENROUTER_ALLOWED_MODELS: does not contain OPENROUTER_DEFAULT_MODEL "${v.defaultModel}": expected a list that includes it`]
+    : []),
+  ...(v.callbackAllowedHosts.length > 0 && Option.isNone(v.callbackSecret)
+    ? ["CALLBACK_SECRET: required when CALLBACK_ALLOWED_HOSTS names hosts (callbacks are signed with it): expected a secret"]
     : []),
   ...(v.headersTimeoutMs > v.requestTimeoutMs
     ? [`HTTP_HEADERS_TIMEOUT_MS: ${v.headersTimeoutMs} is longer than HTTP_REQUEST_TIMEOUT_MS (${v.requestTimeoutMs}): expected at most that`]

@@ -1,6 +1,7 @@
 import { Array as Arr, BigDecimal, Clock, Context, Duration, Effect, Either, Exit, Layer, Metric, Option, Ref } from "effect"
 import { BudgetGuard } from "../budget/BudgetGuard.js"
 import { CurrentCaller } from "../domain/Caller.js"
+import { CurrentJobItem } from "../domain/JobItem.js"
 import { Config } from "../Config.js"
 import type { CompletionRequest, CompletionResult, CompletionSuccess, CostSource, Priority, Usage } from "../domain/Completion.js"
 import type { LlmError, UpstreamError } from "../domain/LlmError.js"
@@ -151,7 +152,8 @@ export const make = Effect.gen(function*() {
   }
 
   const row = (fields: Omit<UsageRecord, "id" | "createdAt">) =>
-    Effect.map(Clock.currentTimeMillis, (now): UsageRecord => ({ ...fields, id: crypto.randomUUID(), createdAt: new Date(now) }))
+    Effect.zipWith(Clock.currentTimeMillis, Effect.serviceOption(CurrentJobItem), (now, item): UsageRecord =>
+      ({ ...fields, id: crypto.randomUUID(), createdAt: new Date(now), jobItemId: Option.match(item, { onNone: () => null, onSome: (i) => i.id }) }))
 
   const recordAnswer = (call: CallContext, attempt: number, latencyMs: number, answer: AnswerFacts) =>
     Effect.gen(function*() {
