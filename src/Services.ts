@@ -3,6 +3,10 @@ import { BudgetGuard } from "./budget/BudgetGuard.js"
 import { CostMonitor } from "./budget/CostMonitor.js"
 import * as Database from "./db/Database.js"
 import { ChatGateway } from "./gateway/ChatGateway.js"
+import { JobQueue } from "./jobs/JobQueue.js"
+import { JobRetention } from "./jobs/JobRetention.js"
+import { JobStore } from "./jobs/JobStore.js"
+import { JobWorkers } from "./jobs/JobWorker.js"
 import { CircuitBreaker } from "./llm/CircuitBreaker.js"
 import { LlmClient } from "./llm/LlmClient.js"
 import { OpenRouter } from "./llm/OpenRouter.js"
@@ -31,7 +35,12 @@ export const SummaryServices = summaryServicesOn(Database.layer, ChangeProcessor
 /** The same for the CLI, which uses a running server's embedded database rather than opening it twice. */
 export const CliServices = summaryServicesOn(Database.cliLayer, ChangeProcessor.inProcess)
 
-/** The server's services: changes processed in worker threads, plus the cost monitor's scheduled fiber and the gateway. */
-export const AppServices = Layer.mergeAll(CostMonitor.live, ChatGateway.layer).pipe(
+/** Summary jobs: the queue on the service's database, every replica's workers and the retention sweep. */
+const JobServices = Layer.mergeAll(JobWorkers, JobRetention).pipe(
+  Layer.provideMerge(Layer.mergeAll(JobStore.layer, JobQueue.layer))
+)
+
+/** The server's services: changes processed in worker threads, plus the cost monitor's scheduled fiber, the gateway and summary jobs. */
+export const AppServices = Layer.mergeAll(CostMonitor.live, ChatGateway.layer, JobServices).pipe(
   Layer.provideMerge(summaryServicesOn(Database.layer, ChangeProcessor.layer))
 )

@@ -1,0 +1,110 @@
+import { Clock, Effect, Either, Layer, Option, Ref, Schedule } from "effect"
+import type PgBoss from "pg-boss"
+import { Config } from "../Config.js"
+import { CurrentCaller } from "../domain/Caller.js"
+import { CurrentJobItem } from "../domain/JobItem.js"
+import { Summarizer } from "../summarize/Summarizer.js"
+import * as Callback from "./Callback.js"
+import { callbacksQueue, itemsQueue, JobQueue } from "./JobQueue.js"
+import { JobStore } from "./JobStore.js"
+
+/** How often a replica says it is alive and looks for items left running by one that is gone. */
+const heartbeatEvery = "2 seconds"
+
+/** Slots for callback deliveries: few, they are short. */
+const callbackSlots = 2
+
+/**
+ * Every replica's workers: job items through the same `Summarizer` as `POST /v1/summaries`
+ * (with the job's caller, the item on each ledger row, and background priority at the rate
+ * limiter), signed callbacks for finished jobs, and a heartbeat that queues again the items of
+ * replicas gone without a word (SIGKILL, power loss).
+ */
+export const JobWorkers = Layer.scopedDiscard(Effect.gen(function*() {
+  const config = yield* Config
+  const queue = yield* JobQueue
+  const store = yield* JobStore
+  const summarizer = yield* Summarizer
+  const workerId = crypto.randomUUID()
+  // Items this replica works on now: never taken for orphans by its own heartbeat.
+  const active = yield* Ref.make(new Set<string>())
+  const track = (itemId: string) => (add: boolean) =>
+    Ref.update(active, (set) => {
+      const next = new Set(set)
+      if (add) next.add(itemId)
+      else next.delete(itemId)
+      return next
+    })
+
+  const summarizeItem = (itemId: string) =>
+    Effect.gen(function*() {
+      const claimed = yield* store.claim(itemId, workerId)
+      // Already final, cancelled, or running elsewhere: this message has nothing left to do.
+      if (Option.isNone(claimed)) return
+      const { caller, input, jobId } = claimed.value
+      const outcome = yield* summarizer.summarize({ ...input, owner: `job:${jobId}`, priority: "background" }).pipe(
+        Effect.provideService(CurrentCaller, { name: caller }),
+        Effect.provideService(CurrentJobItem, { id: itemId }),
+        Effect.either
+      )
+      if (Either.isRight(outcome)) {
+        yield* store.finish(itemId, workerId, outcome.right, queue.enqueueCallback)
+        return
+      }
+      // The limiter's queue is full (interactive requests first): give the item back and try later.
+      yield* Effect.logWarning("Job item given back to the queue").pipe(Effect.annotateLogs({ itemId, reason: outcome.left._tag }))
+      yield* Effect.sleep("1 second")
+      yield* store.release(itemId, workerId, queue.enqueueItems)
+    })
+
+  const runItem = (job: PgBoss.Job<{ readonly itemId: string }>) =>
+    Effect.acquireUseRelease(
+      track(job.data.itemId)(true),
+      () => summarizeItem(job.data.itemId),
+      () => track(job.data.itemId)(false)
+    ).pipe(Effect.withSpan("JobWorker.item"))
+
+  const runCallback = (job: PgBoss.Job<{ readonly jobId: string }>) =>
+    Effect.gen(function*() {
+      const target = yield* store.callbackTarget(job.data.jobId)
+      if (Option.isNone(target) || target.value.state !== "pending") return
+      const found = yield* store.find(job.data.jobId)
+      if (Option.isNone(found)) return
+      const view = found.value
+      const secret = Option.getOrThrow(config.jobs.callbackSecret)
+      const body = JSON.stringify({
+        jobId: view.jobId,
+        status: view.status,
+        counts: view.counts,
+        usage: view.usage,
+        itemsUrl: `/v1/summary-jobs/${view.jobId}/items`
+      })
+      const now = new Date(yield* Clock.currentTimeMillis)
+      const sent = yield* Effect.either(Callback.deliver(target.value.url, body, secret, now))
+      if (Either.isRight(sent)) {
+        yield* store.callbackAttempted(view.jobId, { state: "delivered", error: null })
+        return
+      }
+      const last = target.value.attempts + 1 >= config.jobs.callbackMaxAttempts
+      yield* store.callbackAttempted(view.jobId, { state: last ? "failed" : "pending", error: sent.left.message })
+      yield* Effect.logWarning(last ? "Job callback failed; no attempts left" : "Job callback failed; it is retried").pipe(
+        Effect.annotateLogs({ jobId: view.jobId, error: sent.left.message, attempt: target.value.attempts + 1 })
+      )
+      // Failing the message makes the queue retry it with its backoff.
+      if (!last) return yield* sent.left
+    }).pipe(Effect.withSpan("JobWorker.callback"))
+
+  // Registered before the workers start, so it runs after they are interrupted: their items go back at once.
+  yield* Effect.addFinalizer(() => store.leave(workerId, queue.enqueueItems))
+  yield* store.heartbeat(workerId, [], queue.enqueueItems)
+  yield* Effect.forkScoped(
+    Effect.flatMap(Ref.get(active), (set) => store.heartbeat(workerId, [...set], queue.enqueueItems)).pipe(
+      Effect.tap((requeued) =>
+        requeued.length === 0 ? Effect.void : Effect.logInfo("Job items of a stopped replica queued again").pipe(Effect.annotateLogs("items", requeued.length))),
+      Effect.catchAllCause((cause) => Effect.logWarning("Job heartbeat failed").pipe(Effect.annotateLogs("cause", String(cause)))),
+      Effect.repeat(Schedule.spaced(heartbeatEvery))
+    )
+  )
+  yield* queue.work(itemsQueue, config.jobs.concurrency, runItem)
+  yield* queue.work(callbacksQueue, config.jobs.concurrency > 0 ? callbackSlots : 0, runCallback)
+}))
