@@ -64,9 +64,12 @@ const validateJob = (payload: JobRequest, config: AppConfig) =>
 
 const notFound = (jobId: string) => new JobNotFound({ message: `No summary job ${jobId} (finished jobs are deleted after JOB_RETENTION_DAYS)` })
 
-const withLocation = (jobId: string) =>
-  HttpApp.appendPreResponseHandler((_, response) =>
-    Effect.succeed(HttpServerResponse.setHeader(response, "location", `/v1/summary-jobs/${jobId}`)))
+/** The job's address; a replayed submission answers 200 rather than the 202 of a new job (both bodies have the same shape). */
+const located = (jobId: string, replayed: boolean) =>
+  HttpApp.appendPreResponseHandler((_, response) => {
+    const withLocation = HttpServerResponse.setHeader(response, "location", `/v1/summary-jobs/${jobId}`)
+    return Effect.succeed(replayed ? HttpServerResponse.setStatus(withLocation, 200) : withLocation)
+  })
 
 export const JobsHttp = HttpApiBuilder.group(Api, "jobs", (handlers) =>
   Effect.gen(function*() {
@@ -90,7 +93,7 @@ export const JobsHttp = HttpApiBuilder.group(Api, "jobs", (handlers) =>
             return yield* new IdempotencyConflict({ message: `Idempotency-Key was used for job ${created.job.jobId} with another body` })
           }
           const { job } = created
-          yield* withLocation(job.jobId)
+          yield* located(job.jobId, created._tag === "Existing")
           if (created._tag === "Created") yield* queue.wake
           const fields = { jobId: job.jobId, status: job.status, items: payload.items.length, createdAt: job.createdAt }
           return created._tag === "Created" ? new JobAccepted(fields) : new JobReplayed(fields)
