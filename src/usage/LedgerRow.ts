@@ -19,8 +19,8 @@ export const columnTypes = {
   attempt: "int",
   latency_ms: "int",
   purpose: "varchar",
-  caller: "varchar",
-  job_item_id: "uuid"
+  job_item_id: "uuid",
+  caller: "varchar"
 } as const
 
 const columns = Object.keys(columnTypes) as ReadonlyArray<keyof typeof columnTypes>
@@ -112,7 +112,7 @@ export const fromRow = (r: typeof Row.Type): UsageRecord => ({
   latencyMs: r.latency_ms,
   purpose: r.purpose,
   caller: r.caller,
-  jobItemId: r.job_item_id
+  ...(r.job_item_id === null ? {} : { jobItemId: r.job_item_id })
 })
 
 /** A spool line: the same columns as JSON. A torn last line (a crash mid-write) does not decode and is skipped. */
