@@ -1,6 +1,7 @@
-import type { SqlClient } from "@effect/sql"
+import { SqlClient } from "@effect/sql"
 import { SqlError } from "@effect/sql/SqlError"
 import { Chunk, Context, Data, Deferred, Effect, FiberSet, Layer, Queue, Ref, Runtime } from "effect"
+import type { Scope } from "effect"
 import PgBoss from "pg-boss"
 import { Config } from "../Config.js"
 import { currentDb } from "./PgBossDb.js"
@@ -16,7 +17,7 @@ const boss = <A>(what: string, run: () => Promise<A>) =>
   Effect.tryPromise({ try: run, catch: (cause) => new QueueError({ message: `pg-boss ${what} failed`, cause }) })
 
 /** Inside a transaction, the queue's rows commit (or roll back) with the caller's. */
-const inTransaction = <A>(what: string, run: (db: PgBoss.Db) => Promise<A>) =>
+const inTransaction = <A>(what: string, run: (db: PgBoss.Db) => Promise<A>): Effect.Effect<A, SqlError, SqlClient.SqlClient> =>
   Effect.flatMap(currentDb, (db) =>
     Effect.mapError(boss(what, () => run(db)), (e) => new SqlError({ message: e.message, cause: e.cause })))
 
@@ -39,13 +40,20 @@ export class JobQueue extends Context.Tag("JobQueue")<JobQueue, {
     queue: string,
     slots: number,
     handle: (job: PgBoss.Job<D>) => Effect.Effect<void, unknown>
-  ) => Effect.Effect<void, never, import("effect").Scope.Scope>
+  ) => Effect.Effect<void, never, Scope.Scope>
+  /** Takes item messages and claims their items in one transaction, then runs `handle` for each claimed item, `slots` at a time. */
+  readonly workItems: <C>(
+    slots: number,
+    claim: (itemIds: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<C>, SqlError, SqlClient.SqlClient>,
+    handle: (claimed: C) => Effect.Effect<void>
+  ) => Effect.Effect<void, never, Scope.Scope>
 }>() {
   static readonly layer = Layer.scoped(JobQueue, Effect.suspend(() => make))
 }
 
 const make = Effect.gen(function*() {
   const config = yield* Config
+  const sql = yield* SqlClient.SqlClient
   const db = yield* currentDb
   const runtime = yield* Effect.runtime<never>()
   const engine = yield* Effect.acquireRelease(
@@ -57,11 +65,8 @@ const make = Effect.gen(function*() {
       yield* boss("createQueue", () =>
         instance.createQueue(itemsQueue, {
           name: itemsQueue,
-          // A message runs again only if its handler failed; the item's row keeps a second run from calling upstream twice.
-          retryLimit: 20,
-          retryDelay: 1,
-          retryBackoff: true,
-          expireInSeconds: 3_600
+          // Item messages are completed as their items are claimed: the item's row, not the message, carries the work from then on.
+          retryLimit: 0
         }))
       yield* boss("createQueue", () =>
         instance.createQueue(callbacksQueue, {
@@ -81,39 +86,67 @@ const make = Effect.gen(function*() {
     Effect.flatMap(Ref.getAndSet(signal, next), (current) => Deferred.succeed(current, undefined)))
   const idle = Effect.flatMap(Ref.get(signal), (current) => Effect.race(Deferred.await(current), Effect.sleep(idlePoll)))
 
-  const work = <D>(queue: string, slots: number, handle: (job: PgBoss.Job<D>) => Effect.Effect<void, unknown>) =>
+  /** `slots` workers: asks `next` for as many messages as slots are free, runs each, and waits when there were none. */
+  const serve = <A>(slots: number, next: (n: number) => Effect.Effect<ReadonlyArray<A>>, run: (a: A) => Effect.Effect<void>) =>
     Effect.gen(function*() {
+      if (slots <= 0) return
       const running = yield* FiberSet.make()
-      const free = yield* Queue.bounded<void>(Math.max(1, slots))
+      const free = yield* Queue.bounded<void>(slots)
       yield* free.offerAll(Array.from({ length: slots }, () => undefined))
-      const settle = (job: PgBoss.Job<D>) => (ok: boolean) =>
-        Effect.ignore(ok ? boss("complete", () => engine.complete(queue, job.id)) : boss("fail", () => engine.fail(queue, job.id)))
-      const run = (job: PgBoss.Job<D>) =>
-        handle(job).pipe(
-          Effect.matchCauseEffect({
-            onSuccess: () => settle(job)(true),
-            onFailure: (cause) =>
-              Effect.zipRight(
-                Effect.logWarning("Job message failed; the queue retries it").pipe(Effect.annotateLogs({ queue, cause: String(cause) })),
-                settle(job)(false)
-              )
-          }),
-          Effect.ensuring(free.offer(undefined))
-        )
       const loop = Effect.gen(function*() {
         yield* free.take
-        const more = yield* free.takeUpTo(slots - 1)
-        const wanted = 1 + Chunk.size(more)
-        const jobs = yield* boss("fetch", () => engine.fetch<D>(queue, { batchSize: wanted })).pipe(
-          Effect.tapError((e) => Effect.logWarning("Job queue unreachable; trying again").pipe(Effect.annotateLogs({ queue, error: String(e.cause) }))),
-          Effect.orElseSucceed((): Array<PgBoss.Job<D>> => [])
-        )
-        yield* free.offerAll(Array.from({ length: wanted - jobs.length }, () => undefined))
-        for (const job of jobs) yield* FiberSet.run(running, run(job))
-        if (jobs.length === 0) yield* idle
+        const wanted = 1 + Chunk.size(yield* free.takeUpTo(slots - 1))
+        const taken = yield* next(wanted)
+        yield* free.offerAll(Array.from({ length: wanted - taken.length }, () => undefined))
+        for (const a of taken) yield* FiberSet.run(running, Effect.ensuring(run(a), free.offer(undefined)))
+        if (taken.length === 0) yield* idle
       })
-      if (slots > 0) yield* Effect.forkScoped(Effect.forever(loop))
+      yield* Effect.forkScoped(Effect.forever(loop))
     })
+
+  const unreachable = (queue: string) => <A>(effect: Effect.Effect<ReadonlyArray<A>, QueueError | SqlError>) =>
+    effect.pipe(
+      Effect.tapError((e) => Effect.logWarning("Job queue unreachable; trying again").pipe(Effect.annotateLogs({ queue, error: String(e.cause) }))),
+      Effect.orElseSucceed((): ReadonlyArray<A> => [])
+    )
+
+  const work = <D>(queue: string, slots: number, handle: (job: PgBoss.Job<D>) => Effect.Effect<void, unknown>) =>
+    serve(
+      slots,
+      (n) => unreachable(queue)(boss("fetch", () => engine.fetch<D>(queue, { batchSize: n }))),
+      (job) =>
+        Effect.matchCauseEffect(handle(job), {
+          onSuccess: () => Effect.ignore(boss("complete", () => engine.complete(queue, job.id))),
+          onFailure: (cause) =>
+            Effect.zipRight(
+              Effect.logWarning("Job message failed; the queue retries it").pipe(Effect.annotateLogs({ queue, cause: String(cause) })),
+              Effect.ignore(boss("fail", () => engine.fail(queue, job.id)))
+            )
+        })
+    )
+
+  /**
+   * Items: each message is taken, its item claimed and the message completed in one transaction,
+   * so a process that dies leaves either an untouched message or an item marked running by it
+   * (which the heartbeat of another replica, or of this one restarted, queues again).
+   */
+  const workItems = <C>(
+    slots: number,
+    claim: (itemIds: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<C>, SqlError, SqlClient.SqlClient>,
+    handle: (claimed: C) => Effect.Effect<void>
+  ) =>
+    serve(
+      slots,
+      (n) =>
+        unreachable(itemsQueue)(sql.withTransaction(Effect.gen(function*() {
+          const jobs = yield* inTransaction("fetch", (tx) => engine.fetch<{ readonly itemId: string }>(itemsQueue, { batchSize: n, db: tx }))
+          if (jobs.length === 0) return []
+          const claimed = yield* claim(jobs.map((job) => job.data.itemId))
+          yield* inTransaction("complete", (tx) => engine.complete(itemsQueue, jobs.map((job) => job.id), { db: tx }))
+          return claimed
+        })).pipe(Effect.provideService(SqlClient.SqlClient, sql))),
+      handle
+    )
 
   return JobQueue.of({
     enqueueItems: (itemIds) =>
@@ -121,6 +154,7 @@ const make = Effect.gen(function*() {
     enqueueCallback: (jobId) =>
       inTransaction("insert", (db) => engine.insert([{ name: callbacksQueue, data: { jobId } }], { db })),
     wake,
-    work
+    work,
+    workItems
   })
 })

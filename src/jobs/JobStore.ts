@@ -138,7 +138,8 @@ export class JobStore extends Context.Tag("JobStore")<JobStore, {
     page: { readonly status?: ItemStatus; readonly limit: number; readonly after?: number }
   ) => Effect.Effect<{ readonly items: ReadonlyArray<JobItem>; readonly next: string | null }>
   readonly cancel: (jobId: string, enqueueCallback: EnqueueCallback) => Effect.Effect<Option.Option<Job>>
-  readonly claim: (itemId: string, workerId: string) => Effect.Effect<Option.Option<ClaimedItem>>
+  /** Marks the items still queued as running by `workerId`; the others (final, cancelled, running elsewhere) are left out. */
+  readonly claim: (itemIds: ReadonlyArray<string>, workerId: string) => Effect.Effect<ReadonlyArray<ClaimedItem>, SqlError>
   readonly finish: (
     itemId: string,
     workerId: string,
@@ -251,17 +252,17 @@ const make = Effect.gen(function*() {
       return yield* find(jobId)
     })).pipe(Effect.orDie, Effect.withSpan("JobStore.cancel"))
 
-  const claim = (itemId: string, workerId: string) =>
+  /** Runs in the caller's transaction (the one that takes the items' messages). */
+  const claim = (itemIds: ReadonlyArray<string>, workerId: string) =>
     Effect.gen(function*() {
       const rows = yield* sql`
         UPDATE summary_job_items i SET status = 'running', claimed_by = ${workerId}, updated_at = now()
         FROM summary_jobs j
-        WHERE i.id = ${itemId} AND i.status = 'queued' AND j.id = i.job_id
+        WHERE i.id = ANY(${itemIds}::uuid[]) AND i.status = 'queued' AND j.id = i.job_id
         RETURNING i.id, i.job_id, j.caller, i.input`
-      if (rows.length === 0) return Option.none<ClaimedItem>()
-      const row = yield* Schema.decodeUnknown(ClaimRow)(rows[0])
-      return Option.some<ClaimedItem>({ itemId: row.id, jobId: row.job_id, caller: row.caller, input: row.input as SummaryInput })
-    }).pipe(Effect.orDie, Effect.withSpan("JobStore.claim"))
+      const decoded = yield* Schema.decodeUnknown(Schema.Array(ClaimRow))(rows).pipe(Effect.orDie)
+      return decoded.map((row): ClaimedItem => ({ itemId: row.id, jobId: row.job_id, caller: row.caller, input: row.input as SummaryInput }))
+    }).pipe(Effect.withSpan("JobStore.claim"))
 
   const finish = (itemId: string, workerId: string, result: Summary, enqueueCallback: EnqueueCallback) =>
     sql.withTransaction(Effect.gen(function*() {

@@ -5,7 +5,8 @@ import { CurrentCaller } from "../domain/Caller.js"
 import { CurrentJobItem } from "../domain/JobItem.js"
 import { Summarizer } from "../summarize/Summarizer.js"
 import * as Callback from "./Callback.js"
-import { callbacksQueue, itemsQueue, JobQueue } from "./JobQueue.js"
+import { callbacksQueue, JobQueue } from "./JobQueue.js"
+import type { ClaimedItem } from "./JobStore.js"
 import { JobStore } from "./JobStore.js"
 
 /** How often a replica says it is alive and looks for items left running by one that is gone. */
@@ -36,12 +37,8 @@ export const JobWorkers = Layer.scopedDiscard(Effect.gen(function*() {
       return next
     })
 
-  const summarizeItem = (itemId: string) =>
+  const summarizeItem = ({ caller, input, itemId, jobId }: ClaimedItem) =>
     Effect.gen(function*() {
-      const claimed = yield* store.claim(itemId, workerId)
-      // Already final, cancelled, or running elsewhere: this message has nothing left to do.
-      if (Option.isNone(claimed)) return
-      const { caller, input, jobId } = claimed.value
       const outcome = yield* summarizer.summarize({ ...input, owner: `job:${jobId}`, priority: "background" }).pipe(
         Effect.provideService(CurrentCaller, { name: caller }),
         Effect.provideService(CurrentJobItem, { id: itemId }),
@@ -57,12 +54,15 @@ export const JobWorkers = Layer.scopedDiscard(Effect.gen(function*() {
       yield* store.release(itemId, workerId, queue.enqueueItems)
     })
 
-  const runItem = (job: PgBoss.Job<{ readonly itemId: string }>) =>
+  const runItem = (claimed: ClaimedItem) =>
     Effect.acquireUseRelease(
-      track(job.data.itemId)(true),
-      () => summarizeItem(job.data.itemId),
-      () => track(job.data.itemId)(false)
-    ).pipe(Effect.withSpan("JobWorker.item"))
+      track(claimed.itemId)(true),
+      () => summarizeItem(claimed),
+      () => track(claimed.itemId)(false)
+    ).pipe(
+      Effect.catchAllCause((cause) => Effect.logError("Job item failed; it is queued again by the heartbeat").pipe(Effect.annotateLogs({ itemId: claimed.itemId, cause: String(cause) }))),
+      Effect.withSpan("JobWorker.item")
+    )
 
   const runCallback = (job: PgBoss.Job<{ readonly jobId: string }>) =>
     Effect.gen(function*() {
@@ -105,6 +105,6 @@ export const JobWorkers = Layer.scopedDiscard(Effect.gen(function*() {
       Effect.repeat(Schedule.spaced(heartbeatEvery))
     )
   )
-  yield* queue.work(itemsQueue, config.jobs.concurrency, runItem)
+  yield* queue.workItems(config.jobs.concurrency, (itemIds) => store.claim(itemIds, workerId), runItem)
   yield* queue.work(callbacksQueue, config.jobs.concurrency > 0 ? callbackSlots : 0, runCallback)
 }))
