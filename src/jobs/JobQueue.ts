@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { SqlError } from "@effect/sql/SqlError"
-import { Chunk, Context, Data, Deferred, Effect, FiberSet, Layer, Queue, Ref, Runtime } from "effect"
+import { Chunk, Context, Data, Deferred, Effect, FiberSet, Layer, Option, Queue, Ref, Runtime } from "effect"
 import type { Scope } from "effect"
 import PgBoss from "pg-boss"
 import { Config } from "../Config.js"
@@ -20,6 +20,18 @@ const boss = <A>(what: string, run: () => Promise<A>) =>
 const inTransaction = <A>(what: string, run: (db: PgBoss.Db) => Promise<A>): Effect.Effect<A, SqlError, SqlClient.SqlClient> =>
   Effect.flatMap(currentDb, (db) =>
     Effect.mapError(boss(what, () => run(db)), (e) => new SqlError({ message: e.message, cause: e.cause })))
+
+/**
+ * pg-boss 10's `complete(name, ids, data, options)`: its typings offer `(name, ids, options)`, which
+ * the code takes as `data`, and would then complete through its own connection, outside the transaction.
+ */
+const completeInWith = (engine: PgBoss) => (db: PgBoss.Db, queue: string, ids: ReadonlyArray<string>) =>
+  (engine.complete.bind(engine) as unknown as (name: string, ids: ReadonlyArray<string>, data: undefined, options: PgBoss.ConnectionOptions) => Promise<void>)(
+    queue,
+    ids,
+    undefined,
+    { db }
+  )
 
 /** How long an idle replica waits before asking the queue again, unless this replica submitted meanwhile. */
 const idlePoll = "1 second"
@@ -81,13 +93,18 @@ const make = Effect.gen(function*() {
     (instance) => Effect.ignore(boss("stop", () => instance.stop({ graceful: false, wait: true, close: false })))
   )
 
+  const completeIn = completeInWith(engine)
   const signal = yield* Ref.make(yield* Deferred.make<void>())
   const wake = Effect.flatMap(Deferred.make<void>(), (next) =>
     Effect.flatMap(Ref.getAndSet(signal, next), (current) => Deferred.succeed(current, undefined)))
   const idle = Effect.flatMap(Ref.get(signal), (current) => Effect.race(Deferred.await(current), Effect.sleep(idlePoll)))
 
-  /** `slots` workers: asks `next` for as many messages as slots are free, runs each, and waits when there were none. */
-  const serve = <A>(slots: number, next: (n: number) => Effect.Effect<ReadonlyArray<A>>, run: (a: A) => Effect.Effect<void>) =>
+  /**
+   * `slots` workers: asks `next` for as many messages as slots are free, runs what it gives, and
+   * waits only when the queue had no message at all (`None`); messages that turned out to need no
+   * work (a cancelled item's) do not make it wait.
+   */
+  const serve = <A>(slots: number, next: (n: number) => Effect.Effect<Option.Option<ReadonlyArray<A>>>, run: (a: A) => Effect.Effect<void>) =>
     Effect.gen(function*() {
       if (slots <= 0) return
       const running = yield* FiberSet.make()
@@ -96,24 +113,27 @@ const make = Effect.gen(function*() {
       const loop = Effect.gen(function*() {
         yield* free.take
         const wanted = 1 + Chunk.size(yield* free.takeUpTo(slots - 1))
-        const taken = yield* next(wanted)
+        const fetched = yield* next(wanted)
+        const taken = Option.getOrElse(fetched, (): ReadonlyArray<A> => [])
         yield* free.offerAll(Array.from({ length: wanted - taken.length }, () => undefined))
         for (const a of taken) yield* FiberSet.run(running, Effect.ensuring(run(a), free.offer(undefined)))
-        if (taken.length === 0) yield* idle
+        if (Option.isNone(fetched)) yield* idle
       })
       yield* Effect.forkScoped(Effect.forever(loop))
     })
 
-  const unreachable = (queue: string) => <A>(effect: Effect.Effect<ReadonlyArray<A>, QueueError | SqlError>) =>
+  const unreachable = (queue: string) => <A>(effect: Effect.Effect<Option.Option<ReadonlyArray<A>>, QueueError | SqlError>) =>
     effect.pipe(
       Effect.tapError((e) => Effect.logWarning("Job queue unreachable; trying again").pipe(Effect.annotateLogs({ queue, error: String(e.cause) }))),
-      Effect.orElseSucceed((): ReadonlyArray<A> => [])
+      Effect.orElseSucceed(() => Option.none<ReadonlyArray<A>>())
     )
+
+  const someIfAny = <A>(messages: ReadonlyArray<A>) => messages.length === 0 ? Option.none() : Option.some(messages)
 
   const work = <D>(queue: string, slots: number, handle: (job: PgBoss.Job<D>) => Effect.Effect<void, unknown>) =>
     serve(
       slots,
-      (n) => unreachable(queue)(boss("fetch", () => engine.fetch<D>(queue, { batchSize: n }))),
+      (n) => unreachable(queue)(Effect.map(boss("fetch", () => engine.fetch<D>(queue, { batchSize: n })), someIfAny)),
       (job) =>
         Effect.matchCauseEffect(handle(job), {
           onSuccess: () => Effect.ignore(boss("complete", () => engine.complete(queue, job.id))),
@@ -140,10 +160,10 @@ const make = Effect.gen(function*() {
       (n) =>
         unreachable(itemsQueue)(sql.withTransaction(Effect.gen(function*() {
           const jobs = yield* inTransaction("fetch", (tx) => engine.fetch<{ readonly itemId: string }>(itemsQueue, { batchSize: n, db: tx }))
-          if (jobs.length === 0) return []
+          if (jobs.length === 0) return Option.none()
           const claimed = yield* claim(jobs.map((job) => job.data.itemId))
-          yield* inTransaction("complete", (tx) => engine.complete(itemsQueue, jobs.map((job) => job.id), { db: tx }))
-          return claimed
+          yield* inTransaction("complete", (tx) => completeIn(tx, itemsQueue, jobs.map((job) => job.id)))
+          return Option.some(claimed)
         })).pipe(Effect.provideService(SqlClient.SqlClient, sql))),
       handle
     )
