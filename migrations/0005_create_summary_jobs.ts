@@ -42,6 +42,7 @@ export default Effect.gen(function*() {
       UNIQUE (job_id, position)
     )`
   yield* sql`CREATE INDEX IF NOT EXISTS summary_job_items_running ON summary_job_items (claimed_by) WHERE status = 'running'`
+  yield* sql`CREATE INDEX IF NOT EXISTS summary_job_items_open ON summary_job_items (job_id) WHERE status IN ('queued', 'running')`
   yield* sql`
     CREATE TABLE IF NOT EXISTS summary_job_workers (
       id UUID PRIMARY KEY,

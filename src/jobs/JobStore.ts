@@ -147,7 +147,12 @@ export class JobStore extends Context.Tag("JobStore")<JobStore, {
     enqueueCallback: EnqueueCallback
   ) => Effect.Effect<Option.Option<FinishedJob>>
   readonly release: (itemId: string, workerId: string, enqueue: Enqueue) => Effect.Effect<void>
-  readonly heartbeat: (workerId: string, active: ReadonlyArray<string>, enqueue: Enqueue) => Effect.Effect<ReadonlyArray<Requeued>>
+  readonly heartbeat: (
+    workerId: string,
+    active: ReadonlyArray<string>,
+    enqueue: Enqueue,
+    enqueueCallback: EnqueueCallback
+  ) => Effect.Effect<ReadonlyArray<Requeued>>
   readonly leave: (workerId: string, enqueue: Enqueue) => Effect.Effect<void>
   readonly callbackTarget: (jobId: string) => Effect.Effect<Option.Option<CallbackTarget>>
   readonly callbackAttempted: (jobId: string, outcome: { readonly state: CallbackState; readonly error: string | null }) => Effect.Effect<number>
@@ -226,7 +231,7 @@ const make = Effect.gen(function*() {
       }
     }).pipe(Effect.orDie, Effect.withSpan("JobStore.items"))
 
-  /** Marks the job finished once no item is queued or running; the caller holds the job's row lock. */
+  /** Marks the job finished once no item is queued or running, and puts its callback on the queue with that. */
   const finishIfDone = (jobId: string, enqueueCallback: EnqueueCallback) =>
     Effect.gen(function*() {
       const done = yield* sql<{ id: string; callback_url: string | null }>`
@@ -265,18 +270,16 @@ const make = Effect.gen(function*() {
     }).pipe(Effect.withSpan("JobStore.claim"))
 
   const finish = (itemId: string, workerId: string, result: Summary, enqueueCallback: EnqueueCallback) =>
-    sql.withTransaction(Effect.gen(function*() {
-      const [item] = yield* sql<{ job_id: string }>`SELECT job_id FROM summary_job_items WHERE id = ${itemId}`
-      if (item === undefined) return Option.none<FinishedJob>()
-      // The job's row lock orders the last two items' checks, so exactly one of them finishes the job.
-      yield* lockJob(item.job_id)
-      const updated = yield* sql`
+    Effect.gen(function*() {
+      const updated = yield* sql<{ job_id: string }>`
         UPDATE summary_job_items SET status = ${result.status}, result = ${JSON.stringify(result)}::jsonb, claimed_by = NULL, updated_at = now()
         WHERE id = ${itemId} AND status = 'running' AND claimed_by = ${workerId}
-        RETURNING id`
+        RETURNING job_id`
       if (updated.length === 0) return Option.none<FinishedJob>()
-      return yield* finishIfDone(item.job_id, enqueueCallback)
-    })).pipe(Effect.orDie, Effect.withSpan("JobStore.finish"))
+      // Checked after the item's update committed, without a lock on the job: of two last items
+      // finishing at once, the later check sees both. The heartbeat's sweep covers a crash in between.
+      return yield* sql.withTransaction(finishIfDone(updated[0]!.job_id, enqueueCallback))
+    }).pipe(Effect.orDie, Effect.withSpan("JobStore.finish"))
 
   const requeue = (rows: ReadonlyArray<{ id: string }>, enqueue: Enqueue) =>
     Effect.as(rows.length === 0 ? Effect.void : withSql(enqueue(rows.map((r) => r.id))), rows.map((r): Requeued => ({ itemId: r.id })))
@@ -290,7 +293,7 @@ const make = Effect.gen(function*() {
       yield* requeue(rows, enqueue)
     })).pipe(Effect.orDie, Effect.withSpan("JobStore.release"))
 
-  const heartbeat = (workerId: string, active: ReadonlyArray<string>, enqueue: Enqueue) =>
+  const heartbeat = (workerId: string, active: ReadonlyArray<string>, enqueue: Enqueue, enqueueCallback: EnqueueCallback) =>
     sql.withTransaction(Effect.gen(function*() {
       yield* sql`
         INSERT INTO summary_job_workers (id, seen_at) VALUES (${workerId}, now())
@@ -310,6 +313,13 @@ const make = Effect.gen(function*() {
         [workerId, active]
       )
       yield* sql`DELETE FROM summary_job_workers WHERE seen_at < now() - interval '1 day'`
+      // Jobs whose last item's own check was lost (a crash right after the item was stored, or a cancel racing it).
+      const finished = yield* sql<{ id: string; callback_url: string | null }>`
+        UPDATE summary_jobs j SET finished_at = now()
+        WHERE j.id IN (SELECT id FROM summary_jobs WHERE finished_at IS NULL FOR UPDATE SKIP LOCKED)
+          AND NOT EXISTS (SELECT 1 FROM summary_job_items i WHERE i.job_id = j.id AND i.status IN ('queued', 'running'))
+        RETURNING j.id, j.callback_url`
+      for (const job of finished) if (job.callback_url !== null) yield* withSql(enqueueCallback(job.id))
       return yield* requeue(rows, enqueue)
     })).pipe(Effect.orDie, Effect.withSpan("JobStore.heartbeat"))
 

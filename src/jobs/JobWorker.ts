@@ -96,9 +96,9 @@ export const JobWorkers = Layer.scopedDiscard(Effect.gen(function*() {
 
   // Registered before the workers start, so it runs after they are interrupted: their items go back at once.
   yield* Effect.addFinalizer(() => store.leave(workerId, queue.enqueueItems))
-  yield* store.heartbeat(workerId, [], queue.enqueueItems)
+  yield* store.heartbeat(workerId, [], queue.enqueueItems, queue.enqueueCallback)
   yield* Effect.forkScoped(
-    Effect.flatMap(Ref.get(active), (set) => store.heartbeat(workerId, [...set], queue.enqueueItems)).pipe(
+    Effect.flatMap(Ref.get(active), (set) => store.heartbeat(workerId, [...set], queue.enqueueItems, queue.enqueueCallback)).pipe(
       Effect.tap((requeued) =>
         requeued.length === 0 ? Effect.void : Effect.logInfo("Job items of a stopped replica queued again").pipe(Effect.annotateLogs("items", requeued.length))),
       Effect.catchAllCause((cause) => Effect.logWarning("Job heartbeat failed").pipe(Effect.annotateLogs("cause", String(cause)))),
