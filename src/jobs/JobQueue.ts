@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { SqlError } from "@effect/sql/SqlError"
-import { Chunk, Context, Data, Deferred, Effect, FiberSet, Layer, Option, Queue, Ref, Runtime } from "effect"
+import { Chunk, Context, Data, Deferred, Effect, FiberSet, Layer, Option, Queue, Ref, Runtime, Schedule } from "effect"
 import type { Scope } from "effect"
 import PgBoss from "pg-boss"
 import { Config } from "../Config.js"
@@ -70,10 +70,15 @@ const make = Effect.gen(function*() {
   const runtime = yield* Effect.runtime<never>()
   const engine = yield* Effect.acquireRelease(
     Effect.gen(function*() {
-      const instance = new PgBoss({ db, schema: "pgboss", schedule: false, supervise: true, migrate: true })
-      instance.on("error", (error) =>
-        Runtime.runFork(runtime)(Effect.logWarning("Job queue error").pipe(Effect.annotateLogs("error", error.message))))
-      yield* boss("start", () => instance.start())
+      const instance = yield* Effect.suspend(() => {
+        const fresh = new PgBoss({ db, schema: "pgboss", schedule: false, supervise: true, migrate: true })
+        fresh.on("error", (error) =>
+          Runtime.runFork(runtime)(Effect.logWarning("Job queue error").pipe(Effect.annotateLogs("error", error.message))))
+        return Effect.as(boss("start", () => fresh.start()), fresh)
+      }).pipe(
+        // Two replicas installing pg-boss's schema at once: the second fails on objects the first made, then finds it installed.
+        Effect.retry(Schedule.intersect(Schedule.recurs(3), Schedule.spaced("500 millis")))
+      )
       yield* boss("createQueue", () =>
         instance.createQueue(itemsQueue, {
           name: itemsQueue,
@@ -108,6 +113,9 @@ const make = Effect.gen(function*() {
     Effect.gen(function*() {
       if (slots <= 0) return
       const running = yield* FiberSet.make()
+      // On shutdown the loop stops taking messages first; what runs may finish within SHUTDOWN_GRACE_MS, so a
+      // graceful restart calls no item twice. Only what is left then is interrupted (and queued again).
+      yield* Effect.addFinalizer(() => Effect.ignore(Effect.timeout(FiberSet.awaitEmpty(running), config.server.shutdownGraceMs)))
       const free = yield* Queue.bounded<void>(slots)
       yield* free.offerAll(Array.from({ length: slots }, () => undefined))
       const loop = Effect.gen(function*() {

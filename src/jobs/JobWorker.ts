@@ -71,7 +71,12 @@ export const JobWorkers = Layer.scopedDiscard(Effect.gen(function*() {
       const found = yield* store.find(job.data.jobId)
       if (Option.isNone(found)) return
       const view = found.value
-      const secret = Option.getOrThrow(config.jobs.callbackSecret)
+      const secret = config.jobs.callbackSecret
+      // Settings changed since the job was accepted: the host is no longer one callbacks may reach.
+      if (Option.isNone(secret) || !Callback.allowedCallback(target.value.url, config.jobs.callbackAllowedHosts)) {
+        yield* store.callbackAttempted(view.jobId, { state: "failed", error: "the host is not in CALLBACK_ALLOWED_HOSTS (or CALLBACK_SECRET is unset) any more" })
+        return
+      }
       const body = JSON.stringify({
         jobId: view.jobId,
         status: view.status,
@@ -80,7 +85,7 @@ export const JobWorkers = Layer.scopedDiscard(Effect.gen(function*() {
         itemsUrl: `/v1/summary-jobs/${view.jobId}/items`
       })
       const now = new Date(yield* Clock.currentTimeMillis)
-      const sent = yield* Effect.either(Callback.deliver(target.value.url, body, secret, now))
+      const sent = yield* Effect.either(Callback.deliver(target.value.url, body, secret.value, now))
       if (Either.isRight(sent)) {
         yield* store.callbackAttempted(view.jobId, { state: "delivered", error: null })
         return

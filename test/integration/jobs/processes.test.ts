@@ -81,6 +81,38 @@ describe("summary jobs across processes", () => {
       expect(callsAtKill).toBeLessThan(calls)
     }), { timeout: 120_000 })
 
+  it.scopedLive("a graceful stop (SIGTERM) mid-drain lets the running items finish: after the restart no item was called twice", () =>
+    Effect.gen(function*() {
+      const { main } = yield* buildEntries
+      const emulator = yield* makeEmulator({ latencyMs: 40 })
+      const db = yield* freshDatabase("jobs-term")
+      const dataDir = yield* tempDir("jobs-term")
+      const env = serviceEnv(emulator, db.url, dataDir, {
+        LOG_LEVEL: "warning",
+        LLM_RATE_LIMIT_REQUESTS: "40",
+        LLM_RATE_LIMIT_WINDOW_MS: "1000",
+        JOB_CONCURRENCY: "8",
+        SUMMARY_FORMAT: "text"
+      })
+      const first = yield* startService(env, { bundle: main, readyTimeout: "60 seconds" })
+      const jobId = yield* submitJob(first.port, Array.from({ length: 100 }, () => item()))
+      yield* until(jobOf(first.port, jobId), (job) => job.counts.summarized >= 30)
+      yield* first.signal("SIGTERM")
+      const exit = yield* first.exited
+      expect(exit.code).toBe(0)
+      const [left] = yield* query<{ running: number; queued: number }>(db.url,
+        `SELECT count(*) FILTER (WHERE status = 'running')::int AS running, count(*) FILTER (WHERE status = 'queued')::int AS queued FROM summary_job_items`)
+      expect(left!.running).toBe(0)
+      expect(left!.queued).toBeGreaterThan(0)
+
+      const second = yield* startService(env, { bundle: main, readyTimeout: "60 seconds" })
+      const job = yield* until(jobOf(second.port, jobId), (j) => j.status === "done")
+      expect(job.counts.summarized).toBe(100)
+      const refs = refsCalled(emulator.calls.map((c) => c.body))
+      expect(refs).toHaveLength(100)
+      expect(new Set(refs).size).toBe(100)
+    }), { timeout: 120_000 })
+
   describe.skipIf(redisSkipReason !== null)("with Redis", () => {
     it.scopedLive(
       "two processes on one database and one Redis drain one job at 5 calls/s: never more than 5 upstream calls in any second, and both did work",
