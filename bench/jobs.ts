@@ -5,7 +5,8 @@
  *            ((items - limit) / limit seconds: the first window's calls go at once), the
  *            busiest sliding second upstream, lost items, items called twice;
  *   killed:  the same with one replica SIGKILLed once half the items are done.
- * Run: npx tsx bench/jobs.ts [--quick]. A harness around child processes, so plain async code.
+ * Run: npx tsx bench/jobs.ts [--quick] [--concurrency=N] (JOB_CONCURRENCY of each replica, default 16).
+ * A harness around child processes, so plain async code.
  */
 import { Effect, Exit, Scope } from "effect"
 import { execFileSync } from "node:child_process"
@@ -22,6 +23,7 @@ import { type Child, freePort, projectRoot, start, stop, waitForPort } from "./p
 const limit = 50
 const windowMs = 1_000
 const redisUrl = process.env["REDIS_TEST_URL"] ?? "redis://127.0.0.1:6379"
+const concurrency = process.argv.find((a) => a.startsWith("--concurrency="))?.slice("--concurrency=".length) ?? "16"
 
 export interface JobsScenario {
   readonly name: string
@@ -82,7 +84,7 @@ const replica = async (name: string, emulator: Emulator, databaseUrl: string) =>
       LLM_RATE_LIMIT_REQUESTS: String(limit),
       LLM_RATE_LIMIT_WINDOW_MS: String(windowMs),
       LLM_MAX_CONCURRENCY: "64",
-      JOB_CONCURRENCY: "16",
+      JOB_CONCURRENCY: concurrency,
       LOG_LEVEL: "error",
       HOST: "127.0.0.1",
       PORT: String(port)
