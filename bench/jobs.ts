@@ -5,7 +5,7 @@
  *            ((items - limit) / limit seconds: the first window's calls go at once), the
  *            busiest sliding second upstream, lost items, items called twice;
  *   killed:  the same with one replica SIGKILLed once half the items are done.
- * Run: npx tsx bench/jobs.ts [--quick] [--concurrency=N] (JOB_CONCURRENCY of each replica, default 16).
+ * Run: npx tsx bench/jobs.ts [--quick] [--concurrency=N] (JOB_CONCURRENCY of each replica, default 32).
  * A harness around child processes, so plain async code.
  */
 import { Effect, Exit, Scope } from "effect"
@@ -23,7 +23,7 @@ import { type Child, freePort, projectRoot, start, stop, waitForPort } from "./p
 const limit = 50
 const windowMs = 1_000
 const redisUrl = process.env["REDIS_TEST_URL"] ?? "redis://127.0.0.1:6379"
-const concurrency = process.argv.find((a) => a.startsWith("--concurrency="))?.slice("--concurrency=".length) ?? "16"
+const concurrency = process.argv.find((a) => a.startsWith("--concurrency="))?.slice("--concurrency=".length) ?? "32"
 
 export interface JobsScenario {
   readonly name: string
