@@ -81,6 +81,41 @@ describe("summary jobs across processes", () => {
       expect(callsAtKill).toBeLessThan(calls)
     }), { timeout: 120_000 })
 
+  it.scopedLive("on the embedded database too: SIGKILLed mid-drain, started again on the same DATA_DIR, every item final once", () =>
+    Effect.gen(function*() {
+      const { main } = yield* buildEntries
+      const emulator = yield* makeEmulator({ latencyMs: 40 })
+      const dataDir = yield* tempDir("jobs-kill-embedded")
+      // No DATABASE_URL: the service owns an embedded database under DATA_DIR, the queue's tables included.
+      const env = serviceEnv(emulator, "", dataDir, {
+        LOG_LEVEL: "warning",
+        LLM_RATE_LIMIT_REQUESTS: "40",
+        LLM_RATE_LIMIT_WINDOW_MS: "1000",
+        JOB_CONCURRENCY: "8",
+        SUMMARY_FORMAT: "text"
+      })
+      const first = yield* startService(env, { bundle: main, readyTimeout: "60 seconds" })
+      const jobId = yield* submitJob(first.port, Array.from({ length: 120 }, () => item()))
+      yield* until(jobOf(first.port, jobId), (job) => job.counts.summarized >= 40)
+      yield* first.signal("SIGKILL")
+      yield* first.exited
+
+      const second = yield* startService(env, { bundle: main, readyTimeout: "60 seconds" })
+      // The killed process's items still show running until its heartbeat is found stale.
+      const inFlight = (yield* jobOf(second.port, jobId)).counts.running as number
+      const job = yield* until(jobOf(second.port, jobId), (j) => j.status === "done")
+      expect(job.counts).toEqual({ queued: 0, running: 0, summarized: 120, fallback: 0, cancelled: 0 })
+      const perRef = new Map<string, number>()
+      for (const ref of refsCalled(emulator.calls.map((c) => c.body))) perRef.set(ref, (perRef.get(ref) ?? 0) + 1)
+      expect(perRef.size).toBe(120)
+      expect([...perRef.values()].filter((n) => n > 1).length).toBeLessThanOrEqual(inFlight)
+      expect(Math.max(...perRef.values())).toBeLessThanOrEqual(2)
+      const usage = yield* Effect.map(request(second.port, { path: "/v1/usage" }), (reply) => JSON.parse(reply.body))
+      const calls = emulator.completionCount()
+      expect(calls - usage.total.calls).toBeGreaterThanOrEqual(0)
+      expect(calls - usage.total.calls).toBeLessThanOrEqual(inFlight)
+    }), { timeout: 120_000 })
+
   it.scopedLive("a graceful stop (SIGTERM) mid-drain lets the running items finish: after the restart no item was called twice", () =>
     Effect.gen(function*() {
       const { main } = yield* buildEntries
