@@ -12,9 +12,9 @@ export default {
     "src/llm/RetryPolicy.ts",
     "src/llm/SlidingWindow.ts",
     "src/domain/Money.ts",
-    "src/usage/PriceTable.ts",
+    "src/llm/PriceTable.ts",
     "src/usage/LedgerRow.ts",
-    "src/budget/Period.ts",
+    "src/domain/Period.ts",
     // Only the arithmetic: which limits apply, committed = spent + reserved, and the breach rule.
     "src/budget/BudgetGuard.ts:45-82",
     // Only the level logic: the configured budgets, the sorted levels and which of them are crossed

@@ -13,6 +13,7 @@ export default defineConfig({
       "test/unit/llm/SlidingWindow.test.ts",
       "test/unit/llm/RetryPolicy.test.ts",
       "test/unit/llm/Cost.test.ts",
+      "test/unit/llm/PriceTable*.test.ts",
       "test/unit/llm/LlmClient.test.ts",
       "test/unit/domain/*.test.ts",
       "test/unit/usage/*.test.ts",

@@ -9,13 +9,14 @@ import { performance } from "node:perf_hooks"
 import { pathToFileURL } from "node:url"
 import { Config } from "../src/Config.js"
 import { RateLimiter } from "../src/llm/RateLimiter.js"
+import { rateLimiterUnder } from "../test/support/RateLimiterLayer.js"
 import { busiestWindow } from "../test/support/SlidingWindow.js"
 
 const perSecond = 50
 
 const limiter = (vars: Readonly<Record<string, string>>, keyPrefix = `bench:ratelimit:${process.pid}:${Date.now()}`) =>
   Effect.map(
-    Layer.build(RateLimiter.layerWithKeyPrefix(keyPrefix).pipe(
+    Layer.build(rateLimiterUnder(keyPrefix).pipe(
       Layer.provide(Config.layer),
       Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(vars)))))
     )),

@@ -4,6 +4,7 @@ import { Console, Data, Effect, Layer, Logger, LogLevel } from "effect"
 import { parseArgs } from "node:util"
 import { Config, load } from "./Config.js"
 import { CliServices } from "./Services.js"
+import { Tracing } from "./telemetry/Tracing.js"
 import type { Summary } from "./summarize/Summary.js"
 import type { SummaryInput } from "./summarize/Summarizer.js"
 import { Summarizer } from "./summarize/Summarizer.js"
@@ -145,7 +146,7 @@ const main = Effect.gen(function*() {
   if (options.help) return yield* Console.log(usage).pipe(Effect.as(exitCodes.summarized))
   const config = Layer.succeed(Config, yield* load)
   const input = yield* readInput(options).pipe(Effect.provide(config))
-  return yield* summarize(input, options.json).pipe(Effect.provide(CliServices.pipe(Layer.provide(config))))
+  return yield* summarize(input, options.json).pipe(Effect.provide(CliServices.pipe(Layer.provide(Tracing), Layer.provide(config))))
 }).pipe(
   Effect.catchTags({
     UsageError: (e) => Console.error(e.message).pipe(Effect.as(exitCodes.usage)),

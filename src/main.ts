@@ -4,9 +4,9 @@ import { Config, load } from "./Config.js"
 import { DatabaseStartError } from "./db/Database.js"
 import { oneLine } from "./FailureMessage.js"
 import { ensurePortFree } from "./http/PortCheck.js"
-import { HttpLive } from "./http/Server.js"
 import { Logging } from "./Logging.js"
-import { AppServices } from "./Services.js"
+import { ServerLive } from "./Services.js"
+import { Tracing } from "./telemetry/Tracing.js"
 
 /**
  * One line for any failure: a database the service cannot use is said on stderr as it is; anything
@@ -26,7 +26,7 @@ const main = Effect.gen(function*() {
   const settings = yield* load
   const config = Layer.succeed(Config, settings)
   return yield* ensurePortFree(settings.server.host, settings.server.port).pipe(
-    Effect.zipRight(Layer.launch(HttpLive.pipe(Layer.provide(AppServices), Layer.provide(config)))),
+    Effect.zipRight(Layer.launch(ServerLive.pipe(Layer.provide(Tracing), Layer.provide(config)))),
     Effect.tapErrorCause(reportStop),
     Effect.provide(Logging.pipe(Layer.provide(config)))
   )

@@ -2,7 +2,7 @@ import { SqlClient } from "@effect/sql"
 import type { BigDecimal } from "effect"
 import { Array as Arr, Context, Data, Effect, Layer, Option, Schema } from "effect"
 import { format as exact } from "../domain/Money.js"
-import type { BudgetPeriod } from "./Period.js"
+import type { BudgetPeriod } from "../domain/Period.js"
 
 export class AlertLedgerError extends Data.TaggedError("AlertLedgerError")<{ readonly cause: unknown }> {}
 

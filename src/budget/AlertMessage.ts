@@ -1,6 +1,6 @@
 import { BigDecimal } from "effect"
 import { format as exact } from "../domain/Money.js"
-import type { BudgetPeriod } from "./Period.js"
+import type { BudgetPeriod } from "../domain/Period.js"
 
 export interface ModelCost {
   readonly model: string

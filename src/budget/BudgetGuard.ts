@@ -6,8 +6,8 @@ import { format } from "../domain/Money.js"
 import { UsageQueryError, UsageRepo } from "../usage/UsageRepo.js"
 import { AlertLedger } from "./AlertLedger.js"
 import * as BudgetMetrics from "./BudgetMetrics.js"
-import type { BudgetPeriod } from "./Period.js"
-import { periodOf } from "./Period.js"
+import type { BudgetPeriod } from "../domain/Period.js"
+import { periodOf } from "../domain/Period.js"
 
 export interface Reservation {
   readonly id: string
@@ -313,6 +313,9 @@ export class BudgetGuard extends Context.Tag("BudgetGuard")<BudgetGuard, {
    * advisory lock, so every replica on the database shares one cap. With no hard limit set,
    * `reserve` and `release` touch nothing.
    */
-  static readonly layer: Layer.Layer<BudgetGuard, never, Config | SqlClient.SqlClient | UsageRepo> = Layer
-    .effect(BudgetGuard, make).pipe(Layer.provide(AlertLedger.layer))
+  static readonly layer: Layer.Layer<BudgetGuard, never, Config | SqlClient.SqlClient | UsageRepo | AlertLedger> = Layer
+    .effect(BudgetGuard, make)
 }
+
+/** The budgets' state now, for the reports (`/v1/usage`, the dashboard). */
+export const budgetStatus = Effect.flatMap(BudgetGuard, (guard) => guard.status)

@@ -10,8 +10,8 @@ import type { CostAlert } from "./AlertMessage.js"
 import { subject } from "./AlertMessage.js"
 import { AlertSender } from "./AlertSender.js"
 import * as BudgetMetrics from "./BudgetMetrics.js"
-import type { BudgetPeriod } from "./Period.js"
-import { daysOf, periodOf } from "./Period.js"
+import type { BudgetPeriod } from "../domain/Period.js"
+import { daysOf, periodOf } from "../domain/Period.js"
 
 export type CostMonitorError = UsageQueryError | AlertLedgerError
 
@@ -182,11 +182,6 @@ export class CostMonitor extends Context.Tag("CostMonitor")<CostMonitor, {
   readonly check: Effect.Effect<MonitorRun, CostMonitorError>
 }>() {
   /** The monitor and its fiber, which lives as long as the layer's scope (the server's). */
-  static readonly layer: Layer.Layer<CostMonitor, never, Config | UsageRepo | AlertSender | SqlClient.SqlClient> = Layer
-    .scoped(CostMonitor, make).pipe(Layer.provide(AlertLedger.layer))
-
-  /** With the channels of the configuration (e-mail, webhook, log). */
-  static readonly live: Layer.Layer<CostMonitor, never, Config | UsageRepo | SqlClient.SqlClient> = CostMonitor.layer.pipe(
-    Layer.provide(AlertSender.layer)
-  )
+  static readonly layer: Layer.Layer<CostMonitor, never, Config | UsageRepo | AlertSender | AlertLedger | SqlClient.SqlClient> =
+    Layer.scoped(CostMonitor, make)
 }

@@ -1,34 +1,42 @@
-import { BigDecimal, Config as EffectConfig, Either, Option, Redacted } from "effect"
+import { BigDecimal, Config, ConfigError, Either, Option, Redacted } from "effect"
 
 /**
- * One environment variable: its name, how to parse its text, and its default. Parsing is done by
- * hand rather than with `Config.number` & co. so that every bad variable is reported in one run,
- * each with the value's problem and the expected form.
+ * One environment variable as a `Config`: its name once, how to parse its text, and its default.
+ * `Config.all` accumulates the failures (`ConfigError.And`), so every bad variable is reported in
+ * one run; the parsers below say what is wrong with the value and the form expected, which
+ * `Config.number` & co. do not.
  */
-export interface Setting<A> {
-  readonly name: string
-  readonly raw: EffectConfig.Config<Option.Option<string>>
-  readonly decode: (raw: Option.Option<string>) => Either.Either<A, string>
-}
-
 type Parse<A> = (text: string) => Either.Either<A, string>
 
-const make = <A>(name: string, parse: Parse<A>, fallback: () => Either.Either<A, string>): Setting<A> => ({
-  name,
-  raw: EffectConfig.option(EffectConfig.string(name)),
-  decode: (raw) => {
+/** Blank counts as not set. */
+const read = <A>(name: string, parse: Parse<A>, fallback: () => A): Config.Config<A> =>
+  Config.option(Config.string(name)).pipe(Config.mapOrFail((raw) => {
     const text = Option.map(raw, (s) => s.trim())
-    return Option.isSome(text) && text.value !== "" ? parse(text.value) : fallback()
-  }
-})
+    return Option.isSome(text) && text.value !== ""
+      ? Either.mapLeft(parse(text.value), (problem) => ConfigError.InvalidData([name], problem))
+      : Either.right(fallback())
+  }))
 
 /** A setting with a default. */
-export const withDefault = <A>(name: string, parse: Parse<A>, value: A): Setting<A> =>
-  make(name, parse, () => Either.right(value))
+export const withDefault = <A>(name: string, parse: Parse<A>, value: A): Config.Config<A> => read(name, parse, () => value)
 
 /** A setting that may be absent. */
-export const optional = <A>(name: string, parse: Parse<A>): Setting<Option.Option<A>> =>
-  make(name, (s) => Either.map(parse(s), Option.some), () => Either.right(Option.none()))
+export const optional = <A>(name: string, parse: Parse<A>): Config.Config<Option.Option<A>> =>
+  read(name, (s) => Either.map(parse(s), Option.some), () => Option.none())
+
+/** Each bad variable as `NAME: problem`, in the order the settings are declared. */
+export const problemsOf = (error: ConfigError.ConfigError): ReadonlyArray<string> => {
+  switch (error._op) {
+    case "And":
+    case "Or":
+      return [...problemsOf(error.left), ...problemsOf(error.right)]
+    case "InvalidData":
+    case "MissingData":
+    case "SourceUnavailable":
+    case "Unsupported":
+      return [error.path.length === 0 ? error.message : `${error.path.join("_")}: ${error.message}`]
+  }
+}
 
 const invalid = (text: string, expected: string) => Either.left(`got "${text}": expected ${expected}`)
 
@@ -103,11 +111,27 @@ export const url = (protocols: ReadonlyArray<string>): Parse<string> => (s) => {
 }
 
 /** Secrets never echo their value back in an error message. */
-export const secret = (parse: Parse<string> = text): Parse<Redacted.Redacted<string>> => (s) =>
+export const redacted = <A>(parse: Parse<A>): Parse<Redacted.Redacted<A>> => (s) =>
   Either.mapBoth(parse(s), {
     onLeft: (problem) => problem.replace(/^got "[^"]*"/, "got a value that is not valid"),
     onRight: Redacted.make
   })
+
+/** A secret text. */
+export const secret = (parse: Parse<string> = text): Parse<Redacted.Redacted<string>> => redacted(parse)
+
+/** OpenTelemetry's `key=value,key=value`, values percent-encoded (`OTEL_RESOURCE_ATTRIBUTES`, `OTEL_EXPORTER_OTLP_HEADERS`). */
+export const keyValues: Parse<ReadonlyArray<readonly [string, string]>> = (s) => {
+  const entries = s.split(",").map((e) => e.trim()).filter((e) => e !== "")
+  const pairs = entries.map((entry) => {
+    const at = entry.indexOf("=")
+    const value = at > 0 ? Either.try(() => decodeURIComponent(entry.slice(at + 1).trim())) : Either.left(undefined)
+    return Either.map(value, (v) => [entry.slice(0, at).trim(), v] as const)
+  })
+  return pairs.every(Either.isRight)
+    ? Either.right(pairs.map((p) => (p as Either.Right<unknown, readonly [string, string]>).right))
+    : invalid(s, "key=value pairs separated by commas, values percent-encoded")
+}
 
 export const json = <A>(guard: (u: unknown) => u is A, expected: string): Parse<A> => (s) =>
   Either.flatMap(

@@ -1,7 +1,7 @@
 import { Array as Arr, BigDecimal, Clock, Effect, Metric, MetricState, Option } from "effect"
 import type { BudgetStatus } from "../budget/BudgetGuard.js"
-import { BudgetGuard } from "../budget/BudgetGuard.js"
-import { periodOf } from "../budget/Period.js"
+import { BudgetGuard, budgetStatus } from "../budget/BudgetGuard.js"
+import { periodOf } from "../domain/Period.js"
 import { Config } from "../Config.js"
 import { ServiceUnavailable } from "../domain/ApiErrors.js"
 import type { UsageRecord } from "../domain/UsageRecord.js"
@@ -9,7 +9,7 @@ import type { CircuitState } from "../llm/CircuitBreaker.js"
 import { CircuitBreaker } from "../llm/CircuitBreaker.js"
 import type { RateLimiterStats } from "../llm/RateLimiter.js"
 import { RateLimiter } from "../llm/RateLimiter.js"
-import { Pricing } from "../usage/Pricing.js"
+import { Pricing } from "../llm/Pricing.js"
 import { noCalls } from "../usage/UsageQueries.js"
 import * as UsageHandlers from "../usage/UsageHandlers.js"
 import type { CallFilter, UsageGroup, UsageTotals } from "../usage/UsageRepo.js"
@@ -167,11 +167,11 @@ export const load = (queries: Effect.Effect.Success<typeof DashboardQueries.make
 
     const [todayReport, monthReport, periodByDay, periodByModel, periodByCaller, perDay, top, values, calls, counted, liveState, worst] = yield* Effect
       .all([
-        UsageHandlers.totals({ from: today, to: today, groupBy: "day" }),
-        UsageHandlers.totals({ from: monthFrom, to: today, groupBy: "month" }),
-        UsageHandlers.totals({ from, to: today, groupBy: "day" }),
-        UsageHandlers.totals({ from, to: today, groupBy: "model" }),
-        UsageHandlers.totals({ from, to: today, groupBy: "caller" }),
+        UsageHandlers.totals({ from: today, to: today, groupBy: "day" }, budgetStatus),
+        UsageHandlers.totals({ from: monthFrom, to: today, groupBy: "month" }, budgetStatus),
+        UsageHandlers.totals({ from, to: today, groupBy: "day" }, budgetStatus),
+        UsageHandlers.totals({ from, to: today, groupBy: "model" }, budgetStatus),
+        UsageHandlers.totals({ from, to: today, groupBy: "caller" }, budgetStatus),
         periodModelsByDay(from, today),
         Effect.mapError(queries.mostExpensive(from, today, 10), unavailable),
         Effect.mapError(queries.filterValues(from), unavailable),

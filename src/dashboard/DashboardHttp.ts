@@ -2,12 +2,12 @@ import { HttpApiBuilder, HttpServerRequest, HttpServerResponse } from "@effect/p
 import { Effect, Schema } from "effect"
 import { readFileSync } from "node:fs"
 import { createRequire } from "node:module"
-import { BudgetGuard } from "../budget/BudgetGuard.js"
+import { BudgetGuard, budgetStatus } from "../budget/BudgetGuard.js"
 import { Config } from "../Config.js"
 import { Authorization } from "../http/Authorization.js"
 import { CircuitBreaker } from "../llm/CircuitBreaker.js"
 import { RateLimiter } from "../llm/RateLimiter.js"
-import { Pricing } from "../usage/Pricing.js"
+import { Pricing } from "../llm/Pricing.js"
 import * as UsageHandlers from "../usage/UsageHandlers.js"
 import { UsageRepo } from "../usage/UsageRepo.js"
 import { isOpen, makeSessions, tokenAccepted } from "./DashboardAuth.js"
@@ -134,7 +134,7 @@ export const DashboardHttp = HttpApiBuilder.Router.use((router) =>
     yield* router.post("/dashboard/login", login)
     yield* router.post("/dashboard/logout", logout)
     yield* router.get("/dashboard/live", guarded(() => liveState, unauthorized))
-    yield* router.get("/dashboard/export/usage.csv", guarded(exported(UsageHandlers.totalsIn), unauthorized))
+    yield* router.get("/dashboard/export/usage.csv", guarded(exported((params) => UsageHandlers.totalsIn(params, budgetStatus)), unauthorized))
     yield* router.get("/dashboard/export/calls.csv", guarded(exported(UsageHandlers.callsIn), unauthorized))
     yield* router.get("/dashboard/assets/uPlot.iife.min.js", Effect.succeed(asset(library.js, "text/javascript; charset=utf-8")))
     yield* router.get("/dashboard/assets/uPlot.min.css", Effect.succeed(asset(library.css, "text/css; charset=utf-8")))

@@ -64,35 +64,35 @@ const serveEmbedded = (directory: string, record: Owner.OwnerRecord, ownerFile: 
       })
     }
     yield* DataDir.privateDirectory(pgliteDirectory)
+    const failed = (what: string, todo: string) => (cause: unknown) =>
+      new DatabaseStartError({ message: `${what} (${cause instanceof Error ? cause.message : String(cause)}); ${todo}`, cause })
+    const damaged = "if it is damaged, move it aside to start with an empty one, or set DATABASE_URL"
+    const unserved = `check that ${socketDirectory} holds nothing else, or set DATABASE_URL`
+    // Two resources, two acquires: a socket that cannot start still closes the database opened before it.
+    const db = yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () => PGlite.create(pgliteDirectory),
+        catch: failed(`Could not open the embedded database in ${pgliteDirectory}`, damaged)
+      }),
+      (db) => Effect.promise(() => db.close()).pipe(Effect.zipRight(DataDir.restrictTree(pgliteDirectory)))
+    )
     yield* Effect.acquireRelease(
       Effect.tryPromise({
         try: async () => {
           // A killed owner leaves its socket file behind; this process owns DATA_DIR now.
           await fs.rm(socketPath, { force: true })
-          const db = await PGlite.create(pgliteDirectory)
           const server = new PGLiteSocketServer({ db: forSharing(db), path: socketPath, maxConnections: 8 })
-          try {
-            await server.start()
-            await fs.chmod(socketPath, DataDir.fileMode)
-          } catch (error) {
-            await db.close()
-            throw error
-          }
-          return { db, server }
+          await server.start()
+          return server
         },
-        catch: (cause) =>
-          new DatabaseStartError({
-            message: `Could not open the embedded database in ${pgliteDirectory} (${cause instanceof Error ? cause.message : String(cause)}); ` +
-              "if it is damaged, move it aside to start with an empty one, or set DATABASE_URL",
-            cause
-          })
+        catch: failed(`Could not serve the embedded database on ${socketPath}`, unserved)
       }),
-      ({ db, server }) =>
-        Effect.promise(() => server.stop().then(() => db.close())).pipe(
-          Effect.zipRight(DataDir.restrictTree(pgliteDirectory)),
-          Effect.zipRight(Effect.promise(() => fs.rm(socketPath, { force: true })))
-        )
+      (server) => Effect.promise(() => server.stop()).pipe(Effect.zipRight(Effect.promise(() => fs.rm(socketPath, { force: true }))))
     )
+    yield* Effect.tryPromise({
+      try: () => fs.chmod(socketPath, DataDir.fileMode),
+      catch: failed(`Could not restrict the embedded database's socket ${socketPath}`, unserved)
+    })
     yield* DataDir.restrictTree(pgliteDirectory)
     yield* Owner.update(ownerFile, { ...record, socketDirectory }).pipe(
       Effect.mapError((e) => new DatabaseStartError({ message: `Could not write ${e.file}: ${String(e.cause)}`, cause: e.cause }))

@@ -1,5 +1,4 @@
 import { Clock, Context, Effect, Layer, Option, Redacted } from "effect"
-import { Agent, request } from "undici"
 import type { Dispatcher } from "undici"
 import { Config } from "../Config.js"
 import type { UpstreamError } from "../domain/LlmError.js"
@@ -7,8 +6,10 @@ import { UpstreamInvalidResponse, UpstreamNetworkError, UpstreamTimeout } from "
 import { fromJsonNumber } from "../domain/Money.js"
 import type { ProviderUsage } from "../llm/CompletionProvider.js"
 import type { ClassifyContext } from "../llm/ErrorClassifier.js"
-import { failure, fromStatus } from "../llm/ErrorClassifier.js"
+import { failure, fromStatus, timeoutCodes } from "../llm/ErrorClassifier.js"
+import { decodeLoose, Generation } from "../llm/OpenRouterWire.js"
 import { Scrubber } from "../llm/Scrubber.js"
+import { UpstreamPool } from "../llm/UpstreamPool.js"
 
 /** An answer whose status line and headers arrived; its body is read by whoever holds it. */
 export interface RawAnswer {
@@ -28,8 +29,6 @@ export const toHeaders = (raw: Readonly<Record<string, string | ReadonlyArray<st
   }
   return headers
 }
-
-const timeoutCodes = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "UND_ERR_CONNECT_TIMEOUT"])
 
 /** A transport failure (refused, reset, timed out) as the error family that decides retrying. */
 export const transportError = (thrown: unknown, model: string, generationId?: string): UpstreamError => {
@@ -54,14 +53,16 @@ export const rejection = (answer: RawAnswer, ctx: ClassifyContext): Effect.Effec
     })
   )
 
+const decodeGeneration = decodeLoose(Generation)
+const count = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? 0 : Math.max(0, Math.round(v)))
+
 /** OpenRouter's billed record of a generation (`GET /generation?id=`), as usage with its cost. */
 export const parseGeneration = (body: unknown): ProviderUsage | undefined => {
-  const data = record(record(body)["data"])
-  const cost = fromJsonNumber(data["total_cost"])
+  const data = decodeGeneration(body).data ?? {}
+  const cost = fromJsonNumber(data.total_cost)
   if (Option.isNone(cost)) return undefined
-  const int = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? Math.max(0, Math.round(v)) : 0)
-  const promptTokens = int(data["tokens_prompt"])
-  const completionTokens = int(data["tokens_completion"])
+  const promptTokens = count(data.tokens_prompt)
+  const completionTokens = count(data.tokens_completion)
   return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens, cachedPromptTokens: 0, costUsd: cost }
 }
 
@@ -77,22 +78,13 @@ export class GatewayUpstream extends Context.Tag("GatewayUpstream")<GatewayUpstr
   readonly generation: (id: string) => Effect.Effect<Option.Option<ProviderUsage>, UpstreamError>
   readonly context: (model: string) => Effect.Effect<ClassifyContext>
 }>() {
-  static readonly layer = Layer.scoped(
+  static readonly layer = Layer.effect(
     GatewayUpstream,
     Effect.gen(function*() {
-      const { openrouter, llm, rateLimit } = yield* Config
+      const { openrouter, llm } = yield* Config
       const { scrub } = yield* Scrubber
-      const dispatcher = yield* Effect.acquireRelease(
-        Effect.sync(() =>
-          new Agent({
-            connections: Math.max(rateLimit.maxConcurrency, 8),
-            keepAliveTimeout: 30_000,
-            headersTimeout: openrouter.timeoutMs,
-            bodyTimeout: openrouter.timeoutMs
-          })
-        ),
-        (agent) => Effect.promise(() => agent.close())
-      )
+      // The same connections as the summaries' client: one pool per process, closed by its layer.
+      const { basePath, pool } = yield* UpstreamPool
       const headers: Record<string, string> = {
         authorization: `Bearer ${Option.match(openrouter.apiKey, { onNone: () => "unset", onSome: Redacted.value })}`,
         ...Option.match(openrouter.appUrl, { onNone: () => ({}), onSome: (url) => ({ "http-referer": url }) }),
@@ -104,7 +96,7 @@ export class GatewayUpstream extends Context.Tag("GatewayUpstream")<GatewayUpstr
 
       const chat = (body: string, model: string) =>
         Effect.tryPromise({
-          try: (signal) => request(`${openrouter.baseUrl}/chat/completions`, { dispatcher, method: "POST", headers: postHeaders, body, signal }),
+          try: (signal) => pool.request({ path: `${basePath}/chat/completions`, method: "POST", headers: postHeaders, body, signal }),
           catch: (thrown) => transportError(thrown, model)
         }).pipe(
           Effect.map((res): RawAnswer => ({ status: res.statusCode, headers: toHeaders(res.headers), body: res.body }))
@@ -113,7 +105,7 @@ export class GatewayUpstream extends Context.Tag("GatewayUpstream")<GatewayUpstr
       const generation = (id: string) =>
         Effect.tryPromise({
           try: (signal) =>
-            request(`${openrouter.baseUrl}/generation?id=${encodeURIComponent(id)}`, { dispatcher, method: "GET", headers, signal }),
+            pool.request({ path: `${basePath}/generation?id=${encodeURIComponent(id)}`, method: "GET", headers, signal }),
           catch: (thrown) => transportError(thrown, "generation")
         }).pipe(
           Effect.flatMap((res) =>
@@ -133,5 +125,5 @@ export class GatewayUpstream extends Context.Tag("GatewayUpstream")<GatewayUpstr
 
       return { chat, generation, context }
     })
-  ).pipe(Layer.provide(Scrubber.layer))
+  ).pipe(Layer.provide([Scrubber.layer, UpstreamPool.layer]))
 }

@@ -1,4 +1,4 @@
-import { HttpApiBuilder, HttpApiSwagger, type HttpApp, HttpServer } from "@effect/platform"
+import { HttpApiBuilder, HttpApiSwagger, type HttpApp, HttpMiddleware, HttpServer } from "@effect/platform"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Context, Effect, Layer, Option } from "effect"
@@ -15,11 +15,12 @@ import { JobsHttp } from "../jobs/JobsHttp.js"
 import type { CannotListen, PortInUse } from "./PortCheck.js"
 import { listenError } from "./PortCheck.js"
 import { SummariesHttp } from "../summarize/SummariesHttp.js"
-import { UsageHttp } from "../usage/UsageHttp.js"
+import { UsageHttp } from "./UsageHttp.js"
 import { HealthHttp } from "./HealthHttp.js"
 import { IndexHttp } from "./IndexHttp.js"
 import { methodCheck } from "./Methods.js"
 import { requestContext } from "./RequestContext.js"
+import * as Spans from "../telemetry/Spans.js"
 
 export const ApiLive = HttpApiBuilder.api(Api).pipe(
   Layer.provide([SummariesHttp, UsageHttp, HealthHttp, ChatHttp, IndexHttp, JobsHttp]),
@@ -34,6 +35,7 @@ export const HttpAppLive = Layer.unwrapEffect(Effect.gen(function*() {
   const middleware = (app: HttpApp.Default) =>
     requestContext(methodCheck(authorizeBeforeBody(server.callers)(limit(jsonBody(app)))))
   return HttpApiBuilder.serve(middleware).pipe(
+    HttpMiddleware.withSpanNameGenerator(Spans.httpRequestName),
     Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(DashboardHttp.pipe(Layer.provide(AuthorizationLive))),

@@ -2,6 +2,8 @@ import { Either } from "effect"
 import { APIConnectionError, APIConnectionTimeoutError, APIError } from "openai"
 import type { FinishReason, Usage } from "../domain/Completion.js"
 import type { RateLimitInfo, UpstreamError, UpstreamFailure } from "../domain/LlmError.js"
+import type { ChatResponse as ChatResponseType } from "./OpenRouterWire.js"
+import { ChatResponse, decodeLoose, ErrorBody, ErrorMetadata, ErrorObject } from "./OpenRouterWire.js"
 import { scrubDeep } from "./Scrubber.js"
 import { ResponseTooLarge } from "./UndiciFetch.js"
 import {
@@ -29,8 +31,20 @@ const num = (value: unknown): number | undefined => {
   return Number.isFinite(n) ? n : undefined
 }
 
-const record = (value: unknown): Record<string, unknown> =>
-  typeof value === "object" && value !== null ? (value as Record<string, unknown>) : {}
+/** Response headers as the SDK gives them (`Headers`) or as undici does (a lower-cased record). */
+export type HeaderSource = Headers | Readonly<Record<string, string | ReadonlyArray<string> | undefined>>
+
+export const header = (headers: HeaderSource | undefined, name: string): string | undefined => {
+  if (headers === undefined) return undefined
+  if (headers instanceof Headers) return headers.get(name) ?? undefined
+  const value = headers[name.toLowerCase()]
+  return typeof value === "string" ? value : value?.[0]
+}
+
+const decodeMetadata = decodeLoose(ErrorMetadata)
+const decodeErrorBody = decodeLoose(ErrorBody)
+const decodeErrorObject = decodeLoose(ErrorObject)
+const decodeChat = decodeLoose(ChatResponse)
 
 /** `Retry-After` is seconds or an HTTP date. */
 const retryAfterMs = (value: string | null, nowMs: number): number | undefined => {
@@ -48,20 +62,19 @@ const resetAtMs = (value: unknown): number | undefined => {
 }
 
 /** The `X-RateLimit-*` facts, from the headers or else from `error.metadata.headers`. */
-export const rateLimitInfo = (headers: Headers | undefined, metadata: unknown, nowMs: number): RateLimitInfo | undefined => {
-  const fromBody = record(record(metadata)["headers"])
-  const pick = (name: string) =>
-    headers?.get(name) ?? fromBody[name] ?? fromBody[name.toLowerCase()] ?? undefined
+export const rateLimitInfo = (headers: HeaderSource | undefined, metadata: unknown, nowMs: number): RateLimitInfo | undefined => {
+  const fromBody = decodeMetadata(metadata).headers ?? {}
+  const pick = (name: string) => header(headers, name) ?? fromBody[name] ?? fromBody[name.toLowerCase()]
   const info: { -readonly [K in keyof RateLimitInfo]: RateLimitInfo[K] } = {}
   const limit = num(pick("X-RateLimit-Limit"))
   const remaining = num(pick("X-RateLimit-Remaining"))
   const reset = resetAtMs(pick("X-RateLimit-Reset"))
-  const retryAfter = retryAfterMs(headers?.get("retry-after") ?? null, nowMs)
+  const retryAfter = retryAfterMs(header(headers, "retry-after") ?? null, nowMs)
   if (limit !== undefined) info.limit = limit
   if (remaining !== undefined) info.remaining = remaining
   if (reset !== undefined) info.resetAtMs = reset
   if (retryAfter !== undefined) info.retryAfterMs = retryAfter
-  return Object.keys(info).length > 0 ? info : undefined
+  return limit === undefined && remaining === undefined && reset === undefined && retryAfter === undefined ? undefined : info
 }
 
 /** How long the provider asks us to wait, from `Retry-After` or the reset time. */
@@ -76,34 +89,41 @@ export const waitMs = (info: RateLimitInfo | undefined, nowMs: number): number |
 export const failure = (fields: { readonly [K in keyof UpstreamFailure]: UpstreamFailure[K] | undefined }): UpstreamFailure =>
   Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as unknown as UpstreamFailure
 
-/** An HTTP error status and OpenRouter's error body to the error family that decides retrying. */
-export const fromStatus = (
-  status: number,
-  headers: Headers | undefined,
-  body: unknown,
-  ctx: ClassifyContext
-): UpstreamError => {
-  const error = record(body)
-  const metadata = error["metadata"]
-  const rateLimit = rateLimitInfo(headers, metadata, ctx.nowMs)
+/** Every status that is not a plain rejection, and the error family it means; 5xx is a server error throughout. */
+const statusTable: ReadonlyArray<readonly [(status: number) => boolean, (fields: UpstreamFailure, wait: number | undefined, ctx: ClassifyContext) => UpstreamError]> = [
+  [(s) => s === 429, (fields, wait, ctx) => wait !== undefined && wait > ctx.maxWaitMs ? new UpstreamQuotaExhausted(fields) : new UpstreamRateLimited(fields)],
+  [(s) => s === 408, (fields) => new UpstreamTimeout(fields)],
+  [(s) => s >= 500, (fields) => new UpstreamServerError(fields)]
+]
+
+const classifyStatus = (status: number, headers: HeaderSource | undefined, error: typeof ErrorObject.Type, ctx: ClassifyContext): UpstreamError => {
+  const rateLimit = rateLimitInfo(headers, error.metadata, ctx.nowMs)
+  const provider = decodeMetadata(error.metadata).provider_name
   const fields = failure({
     status,
-    code: ctx.scrub(error["code"] !== undefined ? String(error["code"]) : String(status)),
-    message: ctx.scrub(typeof error["message"] === "string" ? error["message"] : `HTTP ${status}`),
-    provider: typeof record(metadata)["provider_name"] === "string" ? ctx.scrub(record(metadata)["provider_name"] as string) : undefined,
-    generationId: headers?.get("x-generation-id") ?? undefined,
+    code: ctx.scrub(error.code ?? String(status)),
+    message: ctx.scrub(error.message ?? `HTTP ${status}`),
+    provider: provider === undefined ? undefined : ctx.scrub(provider),
+    generationId: header(headers, "x-generation-id"),
     model: ctx.model,
     rateLimit,
-    metadata: scrubDeep(ctx.scrub, metadata)
+    metadata: scrubDeep(ctx.scrub, error.metadata)
   })
-  if (status === 429) {
-    const wait = waitMs(rateLimit, ctx.nowMs)
-    return wait !== undefined && wait > ctx.maxWaitMs ? new UpstreamQuotaExhausted(fields) : new UpstreamRateLimited(fields)
-  }
-  if (status === 408) return new UpstreamTimeout(fields)
-  if (status >= 500) return new UpstreamServerError(fields)
-  return new UpstreamRejected(fields)
+  const row = statusTable.find(([matches]) => matches(status))
+  return row === undefined ? new UpstreamRejected(fields) : row[1](fields, waitMs(rateLimit, ctx.nowMs), ctx)
 }
+
+/** An HTTP error status and OpenRouter's `error` object (already taken out of its body) to the error family that decides retrying. */
+export const fromStatus = (status: number, headers: HeaderSource | undefined, error: unknown, ctx: ClassifyContext): UpstreamError =>
+  classifyStatus(status, headers, decodeErrorObject(error) ?? {}, ctx)
+
+/** A whole error response body, `{"error": {...}}`, as read off the wire. */
+export const fromErrorResponse = (status: number, headers: HeaderSource | undefined, body: unknown, ctx: ClassifyContext): UpstreamError =>
+  classifyStatus(status, headers, decodeErrorBody(body).error ?? {}, ctx)
+
+/** What was thrown is not wire data: a library's error, walked only for its network code and message. */
+const record = (value: unknown): Record<string, unknown> =>
+  typeof value === "object" && value !== null ? (value as Record<string, unknown>) : {}
 
 const networkCode = (cause: unknown): string | undefined => {
   let current: unknown = cause
@@ -135,13 +155,34 @@ export const fromThrown = (thrown: unknown, ctx: ClassifyContext): UpstreamError
     return fromStatus(thrown.status, thrown.headers, thrown.error, ctx)
   }
   // A 200 whose body is not JSON (or was cut) makes the SDK's `response.json()` throw.
-  return new UpstreamInvalidResponse(failure({
-    status: 200,
-    code: "unparseable_body",
-    message: ctx.scrub(`Unreadable response: ${thrown instanceof Error ? thrown.message : String(thrown)}`),
+  return unreadable(thrown instanceof Error ? thrown.message : String(thrown), ctx)
+}
+
+/** undici's own timeouts, which mean what the attempt's deadline means. */
+export const timeoutCodes: ReadonlySet<string> = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "UND_ERR_CONNECT_TIMEOUT"])
+
+/**
+ * What a direct undici call rejected with (the same families as `fromThrown` for the SDK):
+ * `timedOut` when the attempt's own deadline aborted it.
+ */
+export const fromTransport = (thrown: unknown, timedOut: boolean, ctx: ClassifyContext): UpstreamError => {
+  if (thrown instanceof ResponseTooLarge) {
+    return new UpstreamUnusableAnswer(failure({ code: "response_too_large", message: thrown.message, model: ctx.model }))
+  }
+  const code = networkCode(thrown)
+  if (timedOut || (code !== undefined && timeoutCodes.has(code))) {
+    return new UpstreamTimeout(failure({ message: "Upstream did not answer in time", code: "timeout", model: ctx.model }))
+  }
+  return new UpstreamNetworkError(failure({
+    message: ctx.scrub(`Connection to upstream failed: ${thrown instanceof Error ? thrown.message : String(thrown)}`),
+    code: code ?? "connection_error",
     model: ctx.model
   }))
 }
+
+/** A 200 whose body is not JSON (or was cut). */
+export const unreadable = (reason: string, ctx: ClassifyContext): UpstreamError =>
+  new UpstreamInvalidResponse(failure({ status: 200, code: "unparseable_body", message: ctx.scrub(`Unreadable response: ${reason}`), model: ctx.model }))
 
 export interface ParsedAnswer {
   readonly text: string
@@ -150,40 +191,50 @@ export interface ParsedAnswer {
 
 const finishReasons = new Set<string>(["stop", "length", "tool_calls", "content_filter", "error"])
 
+/** Who served a chat response (OpenRouter's `model`, `provider` and `id`, else the generation header), scrubbed. */
+export const servedBy = (data: ChatResponseType, headers: HeaderSource | undefined, ctx: ClassifyContext) => {
+  const id = data.id ?? header(headers, "x-generation-id")
+  return {
+    model: data.model === undefined ? ctx.model : ctx.scrub(data.model),
+    provider: data.provider === undefined ? null : ctx.scrub(data.provider),
+    requestId: id === undefined ? null : ctx.scrub(id)
+  }
+}
+
+/** A chat response body as it came off the wire, decoded once. */
+export const decodeChatResponse: (body: unknown) => ChatResponseType = decodeChat
+
 /**
  * The three ways a 200 can still be a failure (an `error` body, no choices, a choice that finished
  * with `error`) and an empty answer. The SDK returns all of them as successes.
  */
 export const fromBody = (
   body: unknown,
-  headers: Headers | undefined,
+  headers: HeaderSource | undefined,
+  usage: Usage | undefined,
+  ctx: ClassifyContext
+): Either.Either<ParsedAnswer, UpstreamError> => fromChatResponse(decodeChat(body), headers, usage, ctx)
+
+export const fromChatResponse = (
+  data: ChatResponseType,
+  headers: HeaderSource | undefined,
   usage: Usage | undefined,
   ctx: ClassifyContext
 ): Either.Either<ParsedAnswer, UpstreamError> => {
-  const data = record(body)
-  const base = {
-    status: 200,
-    provider: typeof data["provider"] === "string" ? ctx.scrub(data["provider"]) : undefined,
-    generationId: (typeof data["id"] === "string" ? data["id"] : undefined) ?? headers?.get("x-generation-id") ?? undefined,
-    model: typeof data["model"] === "string" ? data["model"] : ctx.model,
-    usage
-  }
+  const served = servedBy(data, headers, ctx)
+  const base = { status: 200, provider: served.provider ?? undefined, generationId: served.requestId ?? undefined, model: served.model, usage }
   const invalid = (code: string, message: string, metadata?: unknown) =>
     Either.left(new UpstreamInvalidResponse(failure({ ...base, code: ctx.scrub(code), message: ctx.scrub(message), metadata: scrubDeep(ctx.scrub, metadata) })))
-  if (data["error"] !== undefined) {
-    const error = record(data["error"])
-    return invalid(String(error["code"] ?? "error_in_body"), String(error["message"] ?? "Error in a 200 response"), error["metadata"])
+  if (data.error !== undefined) {
+    return invalid(data.error.code ?? "error_in_body", data.error.message ?? "Error in a 200 response", data.error.metadata)
   }
-  const choices = data["choices"]
-  if (!Array.isArray(choices) || choices.length === 0) return invalid("no_choices", "Response has no choices")
-  const choice = record(choices[0])
-  const reason = String(choice["finish_reason"] ?? "unknown")
+  const choice = data.choices?.[0]
+  if (choice === undefined) return invalid("no_choices", "Response has no choices")
+  const reason = choice.finish_reason ?? "unknown"
   if (reason === "error") {
-    const error = record(choice["error"])
-    return invalid(String(error["code"] ?? "finish_error"), String(error["message"] ?? "The model stopped with an error"))
+    return invalid(choice.error?.code ?? "finish_error", choice.error?.message ?? "The model stopped with an error")
   }
-  const content = record(choice["message"])["content"]
-  const text = typeof content === "string" ? content.trim() : ""
+  const text = choice.message?.content?.trim() ?? ""
   const finishReason = (finishReasons.has(reason) ? reason : "unknown") as FinishReason
   if (text === "") {
     // Filtered content and an answer cut before any text will come back the same way.

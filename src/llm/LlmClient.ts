@@ -1,4 +1,4 @@
-import { Array as Arr, BigDecimal, Clock, Context, Duration, Effect, Either, Exit, Layer, Metric, Option, Ref } from "effect"
+import { Array as Arr, BigDecimal, Cause, Clock, Context, Duration, Effect, Exit, Layer, Metric, Option } from "effect"
 import { BudgetGuard } from "../budget/BudgetGuard.js"
 import { CurrentCaller } from "../domain/Caller.js"
 import { CurrentJobItem } from "../domain/JobItem.js"
@@ -8,12 +8,13 @@ import type { LlmError, UpstreamError } from "../domain/LlmError.js"
 import { AiDisabled, BudgetExceeded, isTransient } from "../domain/LlmError.js"
 import { format } from "../domain/Money.js"
 import type { UsageRecord } from "../domain/UsageRecord.js"
-import { Pricing } from "../usage/Pricing.js"
+import { Pricing } from "./Pricing.js"
 import { UsageRepo } from "../usage/UsageRepo.js"
 import { CircuitBreaker } from "./CircuitBreaker.js"
 import type { KeyInfo, ProviderRequest, ProviderUsage } from "./CompletionProvider.js"
 import { CompletionProvider } from "./CompletionProvider.js"
 import { taggedCounter } from "../metrics/TaggedCounter.js"
+import * as Spans from "../telemetry/Spans.js"
 import { RateLimiter } from "./RateLimiter.js"
 import { retryPolicy } from "./RetryPolicy.js"
 
@@ -77,11 +78,42 @@ export interface PassThroughFailure {
 interface CallContext {
   readonly purpose: string | null
   readonly caller: string | null
+  /** The summary-job item the call is for (`CurrentJobItem`), on its ledger rows. */
+  readonly jobItemId: string | null
   /** Whose turn this attempt waits for at the rate limiter: the request's own owner, else its caller. */
   readonly owner: string | undefined
   readonly priority: Priority | undefined
-  readonly counter: Ref.Ref<number>
+  /** Attempts made so far; one fiber makes them in turn, so a plain number. */
+  attempts: number
 }
+
+/** How one attempt ended, recorded once: its ledger row, its metrics, what the circuit and limiter learn. */
+type Outcome<A> =
+  | { readonly _tag: "Answered"; readonly answer: A }
+  | { readonly _tag: "Failed"; readonly error: UpstreamError }
+  | { readonly _tag: "Interrupted"; readonly cause: Cause.Cause<never> }
+
+type Unanswered = Exclude<Outcome<unknown>, { readonly _tag: "Answered" }>
+
+/** A defect is no outcome: it is not recorded and travels on as it is. */
+interface Defect {
+  readonly _tag: "Defect"
+  readonly cause: Cause.Cause<UpstreamError>
+}
+
+const outcomeOf = <A>(exit: Exit.Exit<A, UpstreamError>): Outcome<A> | Defect => {
+  if (Exit.isSuccess(exit)) return { _tag: "Answered", answer: exit.value }
+  if (Cause.isInterruptedOnly(exit.cause)) return { _tag: "Interrupted", cause: exit.cause as Cause.Cause<never> }
+  const failure = Cause.failureOption(exit.cause)
+  return Option.isSome(failure) ? { _tag: "Failed", error: failure.value } : { _tag: "Defect", cause: exit.cause }
+}
+
+/** What an attempt without usage in its answer cost: nothing billed, or unknown when the answer was not read. */
+const unbilled = (outcome: Unanswered): Pick<Usage, "costUsd" | "costSource"> =>
+  // Too large to read: upstream answered, so it may have billed, and how much is not known.
+  outcome._tag === "Failed" && outcome.error.code === "response_too_large"
+    ? { costUsd: Option.none(), costSource: "unknown" }
+    : { costUsd: Option.some(BigDecimal.fromBigInt(0n)), costSource: "provider" }
 
 export const make = Effect.gen(function*() {
   const config = yield* Config
@@ -132,10 +164,13 @@ export const make = Effect.gen(function*() {
   const hardCap = Option.orElse(config.budget.hardLimitMonthlyUsd.pipe(Option.map((limit) => ({ budget: "monthly" as const, limit }))), () =>
     Option.map(config.budget.hardLimitDailyUsd, (limit) => ({ budget: "daily" as const, limit })))
 
-  // Without a hard cap nothing is reserved, so the worst case is not worked out on every attempt.
+  const callerLimitOf = (caller: string | null) => caller === null ? undefined : config.budget.callerMonthlyUsd.get(caller)
+
+  /** Whether a cap binds this caller's calls; without one nothing is reserved, and the worst case is not worked out. */
+  const capped = (caller: string | null) => Option.isSome(hardCap) || callerLimitOf(caller) !== undefined
+
   const reserve = (request: ProviderRequest, caller: string | null) => {
-    const callerLimit = caller === null ? undefined : config.budget.callerMonthlyUsd.get(caller)
-    if (Option.isNone(hardCap) && callerLimit === undefined) return budget.reserve(BigDecimal.fromBigInt(0n), caller)
+    const callerLimit = callerLimitOf(caller)
     const { budget: period, limit } = Option.getOrElse(hardCap, () => ({ budget: "monthly" as const, limit: callerLimit! }))
     return Effect.flatMap(worstCase(request), (worst) =>
       Option.match(worst, {
@@ -151,100 +186,130 @@ export const make = Effect.gen(function*() {
       }))
   }
 
-  const row = (fields: Omit<UsageRecord, "id" | "createdAt">) =>
-    Effect.zipWith(Clock.currentTimeMillis, Effect.serviceOption(CurrentJobItem), (now, item): UsageRecord =>
-      ({ ...fields, id: crypto.randomUUID(), createdAt: new Date(now), jobItemId: Option.match(item, { onNone: () => null, onSome: (i) => i.id }) }))
+  const row = (clock: Clock.Clock, call: CallContext, attempt: number, latencyMs: number, fields: Omit<UsageRecord, "id" | "createdAt" | "attempt" | "latencyMs" | "purpose" | "caller" | "jobItemId">): UsageRecord => ({
+    ...fields,
+    id: crypto.randomUUID(),
+    createdAt: new Date(clock.unsafeCurrentTimeMillis()),
+    attempt,
+    latencyMs,
+    purpose: call.purpose,
+    caller: call.caller,
+    jobItemId: call.jobItemId
+  })
 
-  const recordAnswer = (call: CallContext, attempt: number, latencyMs: number, answer: AnswerFacts) =>
-    Effect.gen(function*() {
-      const usage = yield* priced(answer.model, answer.usage)
-      yield* ledger.record(yield* row({
-        model: answer.model,
-        provider: answer.provider,
+  const countAnswer = (model: string, usage: Usage) => {
+    upstreamCalls("success").unsafeUpdate(1, [])
+    tokens("prompt", model).unsafeUpdate(usage.promptTokens, [])
+    tokens("completion", model).unsafeUpdate(usage.completionTokens, [])
+    if (Option.isSome(usage.costUsd)) costUsd(model).unsafeUpdate(BigDecimal.unsafeToNumber(usage.costUsd.value), [])
+  }
+
+  const recordAnswer = <A>(exchange: Exchange<A>, call: CallContext, attempt: number, latencyMs: number, clock: Clock.Clock, answer: A) => {
+    const facts = exchange.facts(answer)
+    return circuit.recordSuccess.pipe(
+      Effect.zipRight(limiter.resume),
+      Effect.zipRight(priced(facts.model, facts.usage)),
+      Effect.tap((usage) =>
+        ledger.record(row(clock, call, attempt, latencyMs, {
+          model: facts.model,
+          provider: facts.provider,
+          promptTokens: usage.promptTokens,
+          completionTokens: usage.completionTokens,
+          totalTokens: usage.totalTokens,
+          costUsd: usage.costUsd,
+          costSource: usage.costSource,
+          requestId: facts.requestId,
+          status: "success",
+          errorCode: null
+        }))
+      ),
+      Effect.map((usage) => {
+        countAnswer(facts.model, usage)
+        return { answer, usage }
+      })
+    )
+  }
+
+  /** The row of an attempt that brought no answer: it failed, or its caller went away during the call. */
+  const recordUnanswered = (request: ProviderRequest, call: CallContext, attempt: number, latencyMs: number, clock: Clock.Clock, outcome: Unanswered) => {
+    const error = outcome._tag === "Failed" ? outcome.error : undefined
+    const result = error === undefined ? "interrupted" : error._tag
+    const usage: Effect.Effect<Pick<Usage, "promptTokens" | "completionTokens" | "totalTokens" | "costUsd" | "costSource">> = error?.usage === undefined
+      ? Effect.succeed({ promptTokens: 0, completionTokens: 0, totalTokens: 0, ...unbilled(outcome) })
+      : priced(error.model ?? request.model, error.usage)
+    return Effect.flatMap(usage, (usage) => {
+      upstreamCalls(result).unsafeUpdate(1, [])
+      return ledger.record(row(clock, call, attempt, latencyMs, {
+        model: request.model,
+        provider: error?.provider ?? null,
         promptTokens: usage.promptTokens,
         completionTokens: usage.completionTokens,
         totalTokens: usage.totalTokens,
         costUsd: usage.costUsd,
         costSource: usage.costSource,
-        requestId: answer.requestId,
-        status: "success",
-        errorCode: null,
-        attempt,
-        latencyMs,
-        purpose: call.purpose,
-        caller: call.caller
-      }))
-      yield* Metric.increment(upstreamCalls("success"))
-      yield* Metric.incrementBy(tokens("prompt", answer.model), usage.promptTokens)
-      yield* Metric.incrementBy(tokens("completion", answer.model), usage.completionTokens)
-      if (Option.isSome(usage.costUsd)) yield* Metric.incrementBy(costUsd(answer.model), BigDecimal.unsafeToNumber(usage.costUsd.value))
-      return usage
-    })
-
-  const recordFailure = (request: ProviderRequest, call: CallContext, attempt: number, latencyMs: number, error: UpstreamError | "interrupted") =>
-    Effect.gen(function*() {
-      const billed = error === "interrupted" ? undefined : error.usage
-      const usage = billed === undefined ? undefined : yield* priced(error === "interrupted" ? request.model : error.model ?? request.model, billed)
-      yield* ledger.record(yield* row({
-        model: request.model,
-        provider: error === "interrupted" ? null : error.provider ?? null,
-        promptTokens: usage?.promptTokens ?? 0,
-        completionTokens: usage?.completionTokens ?? 0,
-        totalTokens: usage?.totalTokens ?? 0,
-        // A failed attempt with no usage in its response was not billed: its cost is known, zero.
-        costUsd: usage === undefined ? Option.some(BigDecimal.fromBigInt(0n)) : usage.costUsd,
-        costSource: usage === undefined ? "provider" : usage.costSource,
-        requestId: error === "interrupted" ? null : error.generationId ?? null,
+        requestId: error?.generationId ?? null,
         status: "error",
-        errorCode: error === "interrupted" ? "interrupted" : errorCode(error),
-        attempt,
-        latencyMs,
-        purpose: call.purpose,
-        caller: call.caller
+        errorCode: error === undefined ? "interrupted" : errorCode(error)
       }))
-      yield* Metric.increment(upstreamCalls(error === "interrupted" ? "interrupted" : error._tag))
     })
+  }
+
+  /** What the circuit and the limiter learn from a failure: a transient one counts, a 429 with nothing left pauses everyone. */
+  const learn = (error: UpstreamError) => {
+    const resetAt = error._tag === "UpstreamRateLimited" && error.rateLimit?.remaining === 0 ? error.rateLimit.resetAtMs : undefined
+    const circuitLearns = isTransient(error) ? circuit.recordTransientFailure : circuit.recordSuccess
+    return resetAt === undefined ? circuitLearns : Effect.zipRight(circuitLearns, limiter.pause(resetAt, `429 from ${error.provider ?? "upstream"}`))
+  }
+
+  /** The one place an attempt's outcome is recorded; runs uninterruptibly, so the row is written whatever happens. */
+  const settle = <A>(
+    exchange: Exchange<A>,
+    call: CallContext,
+    attempt: number,
+    startedAt: number,
+    clock: Clock.Clock,
+    exit: Exit.Exit<A, UpstreamError>
+  ): Effect.Effect<{ readonly answer: A; readonly usage: Usage }, UpstreamError> => {
+    const latencyMs = clock.unsafeCurrentTimeMillis() - startedAt
+    const outcome = outcomeOf(exit)
+    switch (outcome._tag) {
+      case "Answered":
+        return recordAnswer(exchange, call, attempt, latencyMs, clock, outcome.answer)
+      case "Failed":
+        return recordUnanswered(exchange.request, call, attempt, latencyMs, clock, outcome).pipe(
+          Effect.zipRight(learn(outcome.error)),
+          Effect.zipRight(Effect.fail(outcome.error))
+        )
+      case "Interrupted":
+        return Effect.zipRight(recordUnanswered(exchange.request, call, attempt, latencyMs, clock, outcome), Effect.failCause(outcome.cause))
+      case "Defect":
+        return Effect.failCause(outcome.cause)
+    }
+  }
 
   /**
    * One attempt: guarded, limited, recorded. Only the wait and the call itself can be interrupted
-   * (a caller that went away); once upstream has answered, the row is written whatever happens,
-   * and the budget reservation is released only after that.
+   * (a caller that went away); once upstream has answered, the row is written whatever happens.
+   * With a hard cap, the worst case is reserved first and released after the row (reserve, call,
+   * release); without one nothing is reserved.
    */
-  const attemptOnce = <A>(exchange: Exchange<A>, call: CallContext) =>
-    circuit.guard(Effect.gen(function*() {
-      const { request } = exchange
-      const reservation = yield* reserve(request, call.caller)
-      return yield* Effect.uninterruptibleMask((restore) =>
-        Effect.gen(function*() {
-          const attempt = yield* Ref.updateAndGet(call.counter, (n) => n + 1)
-          if (attempt > 1) yield* Metric.increment(retries)
-          const startedAt = yield* Clock.currentTimeMillis
-          const elapsed = Effect.map(Clock.currentTimeMillis, (now) => now - startedAt)
-          const exit = yield* restore(limiter.withPermit(
-            Effect.exit(exchange.send).pipe(
-              Effect.onInterrupt(() => Effect.flatMap(elapsed, (ms) => recordFailure(request, call, attempt, ms, "interrupted")))
-            ),
-            call.owner,
-            call.priority
-          ))
-          const latencyMs = yield* elapsed
-          if (Exit.isSuccess(exit)) {
-            yield* Effect.all([circuit.recordSuccess, limiter.resume], { discard: true })
-            const usage = yield* recordAnswer(call, attempt, latencyMs, exchange.facts(exit.value))
-            return { answer: exit.value, usage }
-          }
-          const error = yield* Exit.match(exit, {
-            onSuccess: () => Effect.die("unreachable"),
-            onFailure: (cause) => Effect.flip(Effect.failCause(cause))
-          })
-          yield* recordFailure(request, call, attempt, latencyMs, error)
-          yield* isTransient(error) ? circuit.recordTransientFailure : circuit.recordSuccess
-          const resetAt = error._tag === "UpstreamRateLimited" && error.rateLimit?.remaining === 0 ? error.rateLimit.resetAtMs : undefined
-          if (resetAt !== undefined) yield* limiter.pause(resetAt, `429 from ${error.provider ?? "upstream"}`)
-          return yield* Effect.fail(error)
-        })
-      ).pipe(Effect.ensuring(budget.release(reservation)))
-    }))
+  const attemptOnce = <A>(exchange: Exchange<A>, call: CallContext): Effect.Effect<{ readonly answer: A; readonly usage: Usage }, LlmError> => {
+    const attempt = Effect.clockWith((clock) => {
+      const n = ++call.attempts
+      if (n > 1) retries.unsafeUpdate(1, [])
+      const startedAt = clock.unsafeCurrentTimeMillis()
+      return Spans.limiterWait((entered) =>
+        limiter.withPermit(
+          entered(Effect.uninterruptibleMask((restore) => Effect.flatMap(Effect.exit(restore(exchange.send)), (exit) => settle(exchange, call, n, startedAt, clock, exit)))),
+          call.owner,
+          call.priority
+        )
+      )
+    })
+    return circuit.guard(
+      capped(call.caller) ? Effect.acquireUseRelease(reserve(exchange.request, call.caller), () => attempt, budget.release) : attempt
+    ).pipe(Spans.attempt(Effect.sync(() => call.attempts), exchange.request.model, call.purpose))
+  }
 
   const aiGuard: Effect.Effect<void, LlmError> = !llm.aiEnabled
     ? Effect.fail(new AiDisabled({ reason: "ai_disabled" }))
@@ -252,51 +317,60 @@ export const make = Effect.gen(function*() {
     ? Effect.fail(new AiDisabled({ reason: "no_api_key" }))
     : Effect.void
 
-  /** The whole pipeline around any exchange: AI flag, then attempts with retries; the caller comes from the request's context. */
-  const runExchange = <A>(exchange: Exchange<A>, purpose: string | null, counter: Ref.Ref<number>, owner?: string, priority?: Priority) =>
-    Effect.gen(function*() {
-      const caller = Option.match(yield* Effect.serviceOption(CurrentCaller), { onNone: () => null, onSome: (c) => c.name })
-      const call: CallContext = { purpose, caller, counter, owner: owner ?? caller ?? undefined, priority }
-      const attempts = attemptOnce(exchange, call)
-      const retryable = exchange.retryable
-      return yield* aiGuard.pipe(Effect.zipRight(
-        retryable === undefined ? Effect.retry(attempts, schedule) : Effect.retry(attempts, { schedule, while: () => retryable })
-      ))
+  /** The caller of the request's context: read here only. */
+  const callerOf = Effect.map(Effect.serviceOption(CurrentCaller), Option.match({ onNone: () => null, onSome: (c) => c.name }))
+
+  /**
+   * The whole pipeline around any exchange: AI flag, then attempts. The retry schedule is set up
+   * only after a first failure, which it is then fed first, so it sees the same errors as before.
+   */
+  const runExchange = <A>(exchange: Exchange<A>, call: CallContext) => {
+    const attempt = attemptOnce(exchange, call)
+    const retried = Effect.catchAll(attempt, (first) => {
+      let fed = false
+      const again = Effect.suspend(() => (fed ? attempt : ((fed = true), Effect.fail(first))))
+      return exchange.retryable === undefined
+        ? Effect.retry(again, schedule)
+        : Effect.retry(again, { schedule, while: () => exchange.retryable! })
     })
+    return aiGuard === Effect.void ? retried : Effect.zipRight(aiGuard, retried)
+  }
+
+  const jobItemOf = Effect.map(Effect.serviceOption(CurrentJobItem), Option.match({ onNone: () => null, onSome: (i) => i.id }))
+
+  const callContext = (purpose: string | null, owner?: string, priority?: Priority) =>
+    Effect.zipWith(callerOf, jobItemOf, (caller, jobItemId): CallContext => ({ purpose, caller, jobItemId, owner: owner ?? caller ?? undefined, priority, attempts: 0 }))
 
   const passThrough = <A>(exchange: Exchange<A>, purpose: string) =>
-    Effect.gen(function*() {
-      const counter = yield* Ref.make(0)
-      const outcome = yield* Effect.either(runExchange(exchange, purpose, counter))
-      const attempts = yield* Ref.get(counter)
-      return Either.match(outcome, {
-        onRight: ({ answer, usage }) => Effect.succeed({ answer, usage, attempts }),
-        onLeft: (error) => Effect.fail({ error, attempts })
-      })
-    }).pipe(Effect.flatten)
+    Effect.flatMap(callContext(purpose), (call) =>
+      runExchange(exchange, call).pipe(
+        Effect.mapBoth({
+          onSuccess: ({ answer, usage }) => ({ answer, usage, attempts: call.attempts }),
+          onFailure: (error) => ({ error, attempts: call.attempts })
+        })
+      ))
 
   const run = (request: CompletionRequest): Effect.Effect<CompletionResult> =>
-    Effect.gen(function*() {
-      const startedAt = yield* Clock.currentTimeMillis
-      const counter = yield* Ref.make(0)
+    Effect.clockWith((clock) => {
+      const startedAt = clock.unsafeCurrentTimeMillis()
       const resolved = resolve(request)
-      const outcome = yield* Effect.either(runExchange({ request: resolved, send: provider.complete(resolved), facts: (a) => a }, request.purpose ?? null, counter, request.owner, request.priority))
-      const latencyMs = (yield* Clock.currentTimeMillis) - startedAt
-      const attempts = yield* Ref.get(counter)
-      return Either.match(outcome, {
-        onRight: ({ answer, usage }): CompletionResult => ({
-          status: "success",
-          text: answer.text,
-          finishReason: answer.finishReason,
-          model: answer.model,
-          provider: answer.provider,
-          requestId: answer.requestId,
-          usage,
-          latencyMs,
-          attempts
-        }),
-        onLeft: (error): CompletionResult => ({ status: "error", error, latencyMs, attempts })
-      })
+      return Effect.flatMap(callContext(request.purpose ?? null, request.owner, request.priority), (call) =>
+        runExchange({ request: resolved, send: provider.complete(resolved), facts: (a) => a }, call).pipe(
+          Effect.match({
+            onSuccess: ({ answer, usage }): CompletionResult => ({
+              status: "success",
+              text: answer.text,
+              finishReason: answer.finishReason,
+              model: answer.model,
+              provider: answer.provider,
+              requestId: answer.requestId,
+              usage,
+              latencyMs: clock.unsafeCurrentTimeMillis() - startedAt,
+              attempts: call.attempts
+            }),
+            onFailure: (error): CompletionResult => ({ status: "error", error, latencyMs: clock.unsafeCurrentTimeMillis() - startedAt, attempts: call.attempts })
+          })
+        ))
     })
 
   const generateCompletion = (request: CompletionRequest) =>

@@ -1,7 +1,9 @@
 import { Data, Effect, Redacted } from "effect"
 import type { Scope } from "effect"
 import { Redis } from "ioredis"
+import type { LocalWindow } from "./LocalWindow.js"
 import type { WindowRule } from "./SlidingWindow.js"
+import { type Admission, afterPauseMs, type WindowStore } from "./WindowStore.js"
 
 export class RedisUnavailable extends Data.TaggedError("RedisUnavailable")<{ readonly message: string }> {}
 
@@ -70,20 +72,8 @@ interface WithScripts {
   startBegan(windowKey: string, member: string): Promise<number>
 }
 
-/** A start counted in the shared window (`waitMs` 0, under `member`), or how long to wait. */
-export interface Admission {
-  readonly waitMs: number
-  readonly member: string
-}
-
-export interface RedisWindow {
-  readonly acquire: (rules: ReadonlyArray<WindowRule>) => Effect.Effect<Admission, RedisUnavailable>
-  /** The admitted call began now. */
-  readonly began: (member: string) => Effect.Effect<void, RedisUnavailable>
-  /** Holds every replica's starts until `untilMs` (Unix ms). */
-  readonly pause: (untilMs: number) => Effect.Effect<void, RedisUnavailable>
-  /** Ends the shared pause early. */
-  readonly resume: Effect.Effect<void, RedisUnavailable>
+/** The window every replica shares; it fails with `RedisUnavailable` (see `withLocalFallback`). */
+export interface RedisWindow extends WindowStore<RedisUnavailable> {
   /** Whether the connection is up now (ioredis reconnects in the background). */
   readonly connected: () => boolean
 }
@@ -96,8 +86,12 @@ export interface RedisWindowOptions {
   readonly commandTimeoutMs: number
 }
 
-/** Connects (without failing when Redis is down: the caller falls back) and closes with the scope. */
-export const makeRedisWindow = (options: RedisWindowOptions): Effect.Effect<RedisWindow, never, Scope.Scope> =>
+/**
+ * Connects (without failing when Redis is down: the caller falls back) and closes with the scope.
+ * `own` is this replica's record of its starts: checked first (a full window needs no round trip)
+ * and kept up to date, for the fallback.
+ */
+export const makeRedisWindow = (options: RedisWindowOptions, own: LocalWindow): Effect.Effect<RedisWindow, never, Scope.Scope> =>
   Effect.gen(function*() {
     const client = yield* Effect.acquireRelease(
       Effect.sync(() =>
@@ -130,17 +124,33 @@ export const makeRedisWindow = (options: RedisWindowOptions): Effect.Effect<Redi
         try: f,
         catch: (e) => new RedisUnavailable({ message: e instanceof Error ? e.message : String(e) })
       })
-    const acquire = (rules: ReadonlyArray<WindowRule>) =>
+    const scope = yield* Effect.scope
+    const acquire = (now: number, rules: ReadonlyArray<WindowRule>, pending: number): Effect.Effect<Admission, RedisUnavailable> =>
       Effect.suspend(() => {
+        // This replica's own starts, recorded as they really began, never exceed the limit either.
+        const ownWaitMs = own.waitMs(now, rules, pending)
+        if (ownWaitMs > 0) return Effect.succeed({ waitMs: ownWaitMs })
         const member = `${replica}:${sequence++}`
         return call(() => scripts.slidingWindowAcquire(windowKey, pauseKey, member, ...rules.flatMap((r) => [r.requests, r.windowMs])))
           .pipe(Effect.map((waitMs): Admission => ({ waitMs, member })))
       })
+    // Recorded here at once; in Redis without waiting for the answer.
+    const began = (now: number, admission: Admission) =>
+      Effect.suspend(() => {
+        own.record(now)
+        const member = admission.member
+        return member === undefined ? Effect.void : Effect.asVoid(Effect.forkIn(Effect.ignore(call(() => scripts.startBegan(windowKey, member))), scope))
+      })
     return {
+      inProcess: false,
+      mode: () => "redis",
       acquire,
-      began: (member) => Effect.asVoid(call(() => scripts.startBegan(windowKey, member))),
+      began,
       pause: (untilMs) => Effect.asVoid(call(() => scripts.sharedPause(pauseKey, Math.ceil(untilMs)))),
       resume: Effect.asVoid(call(() => client.del(pauseKey))),
+      // Redis holds the other replicas' starts: as if the window were full from now on.
+      estimateMs: (now, position, rules, pausedUntil) =>
+        Math.max(...rules.map((r) => Math.ceil(position / r.requests) * r.windowMs), afterPauseMs(now, position, rules, pausedUntil)),
       connected: () => client.status === "ready"
     }
   })

@@ -12,6 +12,8 @@ export class StartLog {
   private ring: Array<number> = []
   private head = 0
   private size = 0
+  /** Older starts were overwritten: a rule raised later cannot count them, only bound them by the oldest kept. */
+  private forgotten = false
 
   constructor(private capacity: number) {}
 
@@ -30,6 +32,7 @@ export class StartLog {
     } else {
       this.ring[this.head] = now
       this.head = (this.head + 1) % this.ring.length
+      this.forgotten = true
     }
   }
 
@@ -55,8 +58,10 @@ export class StartLog {
       const kept = rule.requests - pending
       // Granted ones alone fill the window: they will be recorded at the earliest now.
       if (kept <= 0) return Math.max(wait, rule.windowMs)
-      if (this.size < kept) continue
-      const blocking = this.at(this.size - kept) + rule.windowMs - now
+      if (this.size < kept && !this.forgotten) continue
+      // Fewer kept than the rule needs after some were forgotten (a limit raised since): those are
+      // no later than the oldest kept, so the window may be full until that one leaves it.
+      const blocking = this.at(Math.max(0, this.size - kept)) + rule.windowMs - now
       if (blocking > wait) wait = blocking
     }
     return wait

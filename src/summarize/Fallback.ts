@@ -1,29 +1,8 @@
 import type { LlmError, UpstreamFailure } from "../domain/LlmError.js"
 import type { FallbackReason } from "./Summary.js"
 
-export const reasonOf = (error: LlmError): FallbackReason => {
-  switch (error._tag) {
-    case "AiDisabled":
-      return error.reason
-    case "BudgetExceeded":
-      return "budget_exceeded"
-    case "CircuitOpen":
-      return "circuit_open"
-    case "UpstreamRateLimited":
-    case "UpstreamQuotaExhausted":
-    case "RateLimitQueueFull":
-      return "rate_limited"
-    case "UpstreamTimeout":
-    case "UpstreamNetworkError":
-    case "UpstreamServerError":
-      return "upstream_unavailable"
-    case "UpstreamRejected":
-      return "upstream_rejected"
-    case "UpstreamInvalidResponse":
-    case "UpstreamUnusableAnswer":
-      return "invalid_response"
-  }
-}
+/** Each error declares its own reason (`domain/LlmError.ts`). */
+export const reasonOf = (error: LlmError): FallbackReason => error.fallbackReason
 
 const rejected = (status: number | undefined): string => {
   switch (status) {

@@ -5,7 +5,7 @@ import type { ChatMessage, CompletionSuccess, Priority, ResponseFormat } from ".
 import type { LlmError, RateLimitQueueFull } from "../domain/LlmError.js"
 import { formatOption } from "../domain/Money.js"
 import { LlmClient } from "../llm/LlmClient.js"
-import { Pricing } from "../usage/Pricing.js"
+import { Pricing } from "../llm/Pricing.js"
 import type { InvalidDiff } from "./Change.js"
 import { ChangeProcessor } from "./ChangeProcessor.js"
 import type { DocumentInfo } from "./Prompt.js"
@@ -17,6 +17,7 @@ import { cosmeticStructured } from "./StructuredSummary.js"
 import type { Summary } from "./Summary.js"
 import { SummaryCache } from "./SummaryCache.js"
 import { taggedCounter } from "../metrics/TaggedCounter.js"
+import * as Spans from "../telemetry/Spans.js"
 
 export interface SummaryInput {
   readonly change: { readonly diff: string } | { readonly before: string; readonly after: string }
@@ -183,7 +184,7 @@ const make = Effect.gen(function*() {
       yield* Metric.increment(summaries("summarized", "none"))
       yield* cache.put(key, summary)
       return summary
-    })
+    }).pipe(Spans.summarize)
 
   return Summarizer.of({ summarize })
 })

@@ -1,14 +1,28 @@
-import { SqlClient } from "@effect/sql"
-import { Clock, Context, Effect, Layer, Metric, Option } from "effect"
+import { SqlClient, SqlSchema } from "@effect/sql"
+import { Clock, Context, Effect, Layer, Metric, Option, Schema } from "effect"
 import { Config } from "../Config.js"
 import { taggedCounter } from "../metrics/TaggedCounter.js"
-import type { Summary } from "./Summary.js"
+import { Grounding, Structured } from "./StructuredSummary.js"
+import { Summary } from "./Summary.js"
 
 const lookups = taggedCounter(Metric.counter("summaries_cache_lookups_total", { description: "Summary cache lookups by result" }), "result")
 
+/** Written before the field existed: read as null. */
+const addedLater = <S extends Schema.Schema.Any>(schema: S) => Schema.optionalWith(Schema.NullOr(schema), { default: () => null })
+
+/** A cached summary as a row holds it; entries written before `fallbackDetail` or the structured result existed lack them. */
+const CachedSummary = Schema.Struct({
+  ...Summary.fields,
+  fallbackDetail: addedLater(Schema.String),
+  structured: addedLater(Structured),
+  grounding: addedLater(Grounding),
+  structuredError: addedLater(Schema.String)
+})
+
 /**
  * Summaries already paid for, keyed by a hash of the prompt version, the normalized change, the
- * model and the parameters. A cache that cannot be reached is a miss, never an error.
+ * model and the parameters. A cache that cannot be reached, or an entry that cannot be read, is a
+ * miss, never an error.
  */
 export class SummaryCache extends Context.Tag("SummaryCache")<SummaryCache, {
   readonly get: (key: string) => Effect.Effect<Option.Option<Summary>>
@@ -19,13 +33,24 @@ export class SummaryCache extends Context.Tag("SummaryCache")<SummaryCache, {
     const sql = yield* SqlClient.SqlClient
     const disabled = settings.cacheTtlMs === 0
 
+    const find = SqlSchema.findOne({
+      Request: Schema.String,
+      Result: Schema.Struct({ response: CachedSummary }),
+      execute: (key) => sql`SELECT response FROM summary_cache WHERE key = ${key} AND expires_at > now()`
+    })
+
     const get = (key: string) =>
-      disabled ? Effect.succeedNone : sql<{ readonly response: Summary }>`
-        SELECT response FROM summary_cache WHERE key = ${key} AND expires_at > now()
-      `.pipe(
-        Effect.map((rows) => Option.fromNullable(rows[0]?.response)),
+      disabled ? Effect.succeedNone : find(key).pipe(
+        Effect.map(Option.map((row): Summary => row.response)),
         Effect.tap((hit) => Metric.increment(lookups(Option.isSome(hit) ? "hit" : "miss"))),
-        Effect.catchAll((error) => Effect.logWarning("Summary cache unavailable", error._tag).pipe(Effect.as(Option.none())))
+        Effect.catchTags({
+          ParseError: () =>
+            Metric.increment(lookups("miss")).pipe(
+              Effect.zipRight(Effect.logWarning("Summary cache entry unreadable; summarizing again")),
+              Effect.as(Option.none())
+            ),
+          SqlError: (error) => Effect.logWarning("Summary cache unavailable", error._tag).pipe(Effect.as(Option.none()))
+        })
       )
 
     const put = (key: string, summary: Summary) =>

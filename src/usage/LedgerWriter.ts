@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Clock, Deferred, Duration, Effect, Either, Metric, MetricBoundaries, Queue, Ref, Schedule } from "effect"
+import { Clock, Deferred, Duration, Effect, Exit, FiberId, Metric, MetricBoundaries, Schedule } from "effect"
 import type { UsageRecord } from "../domain/UsageRecord.js"
 import { type Columns, insertParameters, insertStatement, toColumns } from "./LedgerRow.js"
 import type { Spool } from "./Spool.js"
@@ -35,7 +35,7 @@ export interface LedgerWriter {
 const rowsCommitted = Metric.counter("ledger_rows_committed_total", { description: "Ledger rows inserted directly", incremental: true })
 const rowsSpooled = Metric.counter("ledger_rows_spooled_total", { description: "Ledger rows written to the spool", incremental: true })
 const rowsReplayed = Metric.counter("ledger_rows_replayed_total", { description: "Spooled ledger rows replayed into the database", incremental: true })
-const insertStatements = Metric.counter("ledger_insert_statements_total", { description: "Ledger INSERT statements committed (group commits and replays)", incremental: true })
+export const insertStatements = Metric.counter("ledger_insert_statements_total", { description: "Ledger INSERT statements committed (group commits and replays)", incremental: true })
 const batchRows = Metric.histogram(
   "ledger_batch_rows",
   MetricBoundaries.exponential({ start: 1, factor: 2, count: 10 }),
@@ -43,39 +43,47 @@ const batchRows = Metric.histogram(
 )
 const spoolDepthGauge = Metric.gauge("ledger_spool_depth", { description: "Ledger rows waiting in the spool" })
 
-type Item =
-  | { readonly _tag: "Row"; readonly row: Columns; readonly done: Deferred.Deferred<void> }
-  | { readonly _tag: "Flush"; readonly done: Deferred.Deferred<void> }
+/** Rows gathered for one INSERT and the one signal that settles all their callers. */
+interface Batch {
+  readonly rows: Array<Columns>
+  readonly done: Deferred.Deferred<void>
+}
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const int32 = (n: number) => Math.min(2_147_483_647, Math.max(0, Math.round(Number.isFinite(n) ? n : 0)))
 
 /**
- * Group commit: callers enqueue their row and wait; one writer fiber takes what has gathered
- * and writes it with one multi-row INSERT, resuming every caller of the batch once it is
- * committed. Up to `concurrency` batches are written at once; while all are busy the next batch
- * keeps gathering, so batches grow with load and a lone call waits for nothing but its INSERT.
- * When the database fails, the batch goes to the spool instead and the writer stays in spooling
- * mode (so callers do not each wait out a connect timeout) until a background fiber finds the
- * database back and has replayed the spool. Closing the scope drains the queue first.
+ * Group commit: a caller appends its row to the open batch and waits for that batch's one
+ * signal; `concurrency` long-lived writer fibers each take the oldest batch, write it with one
+ * multi-row INSERT and settle it once. While every writer is busy the open batch keeps gathering,
+ * so batches grow with load and a lone call waits for nothing but its INSERT. When the database
+ * fails, the batch goes to the spool instead and the writer stays in spooling mode (so callers do
+ * not each wait out a timeout) until a background fiber finds the database back and has replayed
+ * the spool. Closing the scope writes everything gathered first.
  */
 export const make = (spool: Spool, options: LedgerWriterOptions = defaultOptions) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const queue = yield* Queue.unbounded<Item>()
-    const spooling = yield* Ref.make(false)
+    let spooling = false
+    /** Oldest first; only the last one takes new rows, and only while it is below `maxBatch`. */
+    const batches: Array<Batch> = []
+    const writing = new Set<Batch>()
+    /** Writers with nothing to do, each waiting to be woken by the next row. */
+    const idle: Array<(go: Effect.Effect<void>) => void> = []
 
+    // One timeout per batch, not per row: the pg client the writer is given has no query timeout of
+    // its own, and a line to the database that stalls without an error must not hold callers.
     const insert = (rows: ReadonlyArray<Columns>) =>
       sql.unsafe(insertStatement, insertParameters(rows)).pipe(
         Effect.timeoutFail({ duration: options.insertTimeout, onTimeout: () => new Error("INSERT timed out") }),
-        Effect.zipRight(Metric.increment(insertStatements))
+        Effect.tap(() => insertStatements.unsafeUpdate(1, []))
       )
 
     const publishDepth = spool.depth.pipe(Effect.flatMap((n) => Metric.set(spoolDepthGauge, n)))
 
     const toSpool = (rows: ReadonlyArray<Columns>) =>
       spool.append(rows).pipe(
-        Effect.zipRight(Metric.incrementBy(rowsSpooled, rows.length)),
+        Effect.zipRight(Effect.sync(() => rowsSpooled.unsafeUpdate(rows.length, []))),
         Effect.zipRight(publishDepth),
         // Without a disk to spool to, the callers wait rather than lose a billed call.
         Effect.tapError((error) => Effect.logError("Ledger spool write failed; retrying").pipe(Effect.annotateLogs("error", error.message))),
@@ -83,56 +91,55 @@ export const make = (spool: Spool, options: LedgerWriterOptions = defaultOptions
         Effect.orDie
       )
 
-    const commit = (rows: ReadonlyArray<Columns>) =>
-      Effect.gen(function*() {
-        if (!(yield* Ref.get(spooling))) {
-          const result = yield* Effect.either(insert(rows))
-          if (Either.isRight(result)) {
-            yield* Metric.incrementBy(rowsCommitted, rows.length)
-            return
+    const commit = (rows: ReadonlyArray<Columns>): Effect.Effect<void> =>
+      spooling
+        ? toSpool(rows)
+        : Effect.matchEffect(insert(rows), {
+          onSuccess: () => Effect.sync(() => rowsCommitted.unsafeUpdate(rows.length, [])),
+          onFailure: (error) => {
+            const first = !spooling
+            spooling = true
+            const warn = first
+              ? Effect.logWarning("Ledger database unreachable; spooling rows to disk until it is back").pipe(Effect.annotateLogs("error", String(error)))
+              : Effect.void
+            return Effect.zipRight(warn, toSpool(rows))
           }
-          if (!(yield* Ref.getAndSet(spooling, true))) {
-            yield* Effect.logWarning("Ledger database unreachable; spooling rows to disk until it is back").pipe(
-              Effect.annotateLogs("error", String(result.left))
-            )
-          }
-        }
-        yield* toSpool(rows)
-      })
+        })
 
-    const inFlight = yield* Effect.makeSemaphore(options.concurrency)
-
-    const settle = (items: ReadonlyArray<Item>) => Effect.forEach(items, (item) => Deferred.succeed(item.done, undefined), { discard: true })
-
-    const writeBatch = Effect.gen(function*() {
-      const first = yield* Queue.take(queue)
-      // While every INSERT slot is busy, rows keep gathering behind this first one.
-      yield* inFlight.take(1)
-      yield* Duration.toMillis(options.gather) > 0 ? Effect.sleep(options.gather) : Effect.yieldNow()
-      const items = [first, ...(yield* Queue.takeUpTo(queue, options.maxBatch - 1))]
-      const rows = items.flatMap((item) => (item._tag === "Row" ? [item.row] : []))
-      const rowItems = items.filter((item) => item._tag === "Row")
-      yield* Effect.fork(
-        Effect.gen(function*() {
-          if (rows.length > 0) {
-            yield* Metric.update(batchRows, rows.length)
-            yield* commit(rows)
-          }
-          yield* settle(rowItems)
-        }).pipe(Effect.ensuring(inFlight.release(1)))
-      )
-      // A flush waits for every batch taken before it, this one included.
-      const flushes = items.filter((item) => item._tag === "Flush")
-      if (flushes.length > 0) yield* inFlight.withPermits(options.concurrency)(settle(flushes))
+    const waitForWork = Effect.async<void>((resume) => {
+      if (batches.length > 0) resume(Effect.void)
+      else idle.push(resume)
     })
 
+    const pause = Duration.toMillis(options.gather) > 0 ? Effect.sleep(options.gather) : Effect.yieldNow()
+
+    /** One writer: wait for rows, let the ready ones gather, write the oldest batch, settle it. */
+    const writer = waitForWork.pipe(
+      Effect.zipRight(pause),
+      Effect.zipRight(Effect.suspend(() => {
+        const batch = batches.shift()
+        if (batch === undefined) return Effect.void
+        writing.add(batch)
+        batchRows.unsafeUpdate(batch.rows.length, [])
+        return commit(batch.rows).pipe(
+          // A writer outlives any one batch: a defect is logged, not a writer lost.
+          Effect.catchAllCause((cause) => Effect.logError("Ledger batch failed", cause)),
+          Effect.ensuring(Effect.sync(() => {
+            writing.delete(batch)
+            Deferred.unsafeDone(batch.done, Exit.void)
+          }))
+        )
+      })),
+      Effect.forever
+    )
+
     const replayOnce = Effect.gen(function*() {
-      const wasSpooling = yield* Ref.get(spooling)
+      const wasSpooling = spooling
       if (!wasSpooling && (yield* spool.depth) === 0) return
       yield* sql`SELECT 1`.pipe(Effect.timeoutFail({ duration: options.insertTimeout, onTimeout: () => new Error("probe timed out") }))
       const replayed = yield* spool.replay(insert)
-      yield* Ref.set(spooling, false)
-      yield* Metric.incrementBy(rowsReplayed, replayed)
+      spooling = false
+      rowsReplayed.unsafeUpdate(replayed, [])
       yield* publishDepth
       yield* Effect.logInfo(wasSpooling ? "Ledger database reachable again; spool replayed" : "Ledger spool replayed").pipe(
         Effect.annotateLogs({ rows: replayed, spoolDepth: yield* spool.depth })
@@ -145,7 +152,7 @@ export const make = (spool: Spool, options: LedgerWriterOptions = defaultOptions
 
     // Real time even under a TestClock: a test driving retry backoff must not freeze the ledger.
     const realTime = Effect.withClock(Clock.make())
-    yield* Effect.forkScoped(realTime(Effect.forever(writeBatch)))
+    for (let i = 0; i < options.concurrency; i++) yield* Effect.forkScoped(realTime(writer))
     yield* Effect.forkScoped(realTime(
       replayOnce.pipe(
         Effect.catchAll((error) => Effect.logDebug("Ledger spool replay deferred").pipe(Effect.annotateLogs("error", String(error)))),
@@ -153,15 +160,26 @@ export const make = (spool: Spool, options: LedgerWriterOptions = defaultOptions
       )
     ))
 
-    const enqueue = (item: (done: Deferred.Deferred<void>) => Item) =>
-      Effect.gen(function*() {
-        const done = yield* Deferred.make<void>()
-        yield* Queue.offer(queue, item(done))
-        yield* Deferred.await(done)
+    /** The open batch, or a new one when there is none or it is full. */
+    const openBatch = (): Batch => {
+      const last = batches[batches.length - 1]
+      if (last !== undefined && last.rows.length < options.maxBatch) return last
+      const batch: Batch = { rows: [], done: Deferred.unsafeMake(FiberId.none) }
+      batches.push(batch)
+      return batch
+    }
+
+    const enqueue = (row: Columns) =>
+      Effect.suspend(() => {
+        const batch = openBatch()
+        batch.rows.push(row)
+        idle.shift()?.(Effect.void)
+        return Deferred.await(batch.done)
       })
 
-    const flush = enqueue((done) => ({ _tag: "Flush", done }))
-    // Registered after the fibers, so it runs before they are interrupted: nothing queued is lost on shutdown.
+    /** Every batch gathered or being written now; a flush waits for each of them. */
+    const flush = Effect.suspend(() => Effect.forEach([...writing, ...batches], (batch) => Deferred.await(batch.done), { discard: true }))
+    // Registered after the fibers, so it runs before they are interrupted: nothing gathered is lost on shutdown.
     yield* Effect.addFinalizer(() => flush)
 
     const record = (record: UsageRecord) =>
@@ -178,9 +196,10 @@ export const make = (spool: Spool, options: LedgerWriterOptions = defaultOptions
           latency_ms: int32(row.latency_ms)
         }
         // A row the table would refuse would block the whole batch, and then the spool, forever.
-        return (valid ? Effect.void : Effect.logError("Ledger row id is not a UUID; recorded under a new id").pipe(
-          Effect.annotateLogs({ id: row.id, newId: fixed.id })
-        )).pipe(Effect.zipRight(enqueue((done) => ({ _tag: "Row", row: fixed, done }))))
+        return valid ? enqueue(fixed) : Effect.logError("Ledger row id is not a UUID; recorded under a new id").pipe(
+          Effect.annotateLogs({ id: row.id, newId: fixed.id }),
+          Effect.zipRight(enqueue(fixed))
+        )
       })
 
     return { record, flush, spoolDepth: spool.depth } satisfies LedgerWriter

@@ -30,15 +30,15 @@ const chunkSize = 500
 const attempt = <A>(message: string, f: () => Promise<A>) =>
   Effect.tryPromise({ try: f, catch: (cause) => new SpoolError({ message, cause }) })
 
-const syncDirectory = (directory: string) =>
-  attempt(`Could not sync ${directory}`, async () => {
-    const handle = await fs.open(directory, "r")
-    try {
-      await handle.sync()
-    } finally {
-      await handle.close()
-    }
-  })
+/** `use` on the file opened at `path`, closed however `use` ends (a failed close loses nothing: `use` synced what it wrote). */
+const withFile = <A>(path: string, flags: string, message: string, use: (handle: fs.FileHandle) => Promise<A>) =>
+  Effect.acquireUseRelease(
+    attempt(message, () => fs.open(path, flags, 0o600)),
+    (handle) => attempt(message, () => use(handle)),
+    (handle) => Effect.ignore(attempt(message, () => handle.close()))
+  )
+
+const syncDirectory = (directory: string) => withFile(directory, "r", `Could not sync ${directory}`, (handle) => handle.sync())
 
 const readRows = (file: string) =>
   Effect.gen(function*() {
@@ -121,14 +121,9 @@ export const make = (directory: string): Effect.Effect<Spool, SpoolError> =>
       lock.withPermits(1)(Effect.gen(function*() {
         const created = yield* attempt(`Could not stat ${current}`, () => fs.access(current).then(() => false, () => true))
         const text = rows.map((r) => JSON.stringify(r) + "\n").join("")
-        yield* attempt(`Could not append to ${current}`, async () => {
-          const handle = await fs.open(current, "a", 0o600)
-          try {
-            await handle.write(text)
-            await handle.sync()
-          } finally {
-            await handle.close()
-          }
+        yield* withFile(current, "a", `Could not append to ${current}`, async (handle) => {
+          await handle.write(text)
+          await handle.sync()
         }).pipe(
           // A half-written line must not have later rows glued to it.
           Effect.tapError(() => Effect.ignore(rotate))

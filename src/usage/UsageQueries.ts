@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { BigDecimal, Data, Effect, Option, Schema } from "effect"
-import { periodOf } from "../budget/Period.js"
+import { periodOf } from "../domain/Period.js"
 import * as Money from "../domain/Money.js"
 import { fromRow, Row } from "./LedgerRow.js"
 import { noCaller } from "./UsageRepo.js"

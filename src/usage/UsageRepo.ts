@@ -5,6 +5,7 @@ import { Config } from "../Config.js"
 import type { UsageRecord } from "../domain/UsageRecord.js"
 import * as LedgerWriter from "./LedgerWriter.js"
 import * as Spool from "./Spool.js"
+import * as Spans from "../telemetry/Spans.js"
 import * as UsageQueries from "./UsageQueries.js"
 
 export type GroupBy = "day" | "month" | "model" | "caller"
@@ -67,27 +68,26 @@ export class UsageRepo extends Context.Tag("UsageRepo")<UsageRepo, {
   readonly spoolDepth: Effect.Effect<number>
 }>() {
   /** The ledger on the `SqlClient`, group-committed, spooling under `DATA_DIR/spool`; closing it drains the queue. */
-  static readonly layerWith = (options: Partial<LedgerWriter.LedgerWriterOptions> = {}) =>
-    Layer.scoped(
-      UsageRepo,
-      Effect.gen(function*() {
-        const config = yield* Config
-        const spool = yield* Spool.make(Path.resolve(config.database.dataDir, "spool"))
-        const writer = yield* LedgerWriter.make(spool, { ...LedgerWriter.defaultOptions, ...options })
-        const queries = yield* UsageQueries.make
-        const failed = (cause: unknown) => new UsageQueryError({ cause })
-        return UsageRepo.of({
-          record: writer.record,
-          totals: (from, to, groupBy) => Effect.mapError(queries.totals(from, to, groupBy), failed),
-          spend: (now) => Effect.mapError(queries.spend(now), failed),
-          callerSpend: (now) => Effect.mapError(queries.callerSpend(now), failed),
-          recent: (limit, before, filter) => Effect.mapError(queries.recent(limit, before, filter), failed),
-          spoolDepth: writer.spoolDepth
-        })
-      }).pipe(Effect.annotateLogs("service", "UsageRepo"))
-    )
+  static readonly layer = Layer.scoped(UsageRepo, make())
+}
 
-  static readonly layer = UsageRepo.layerWith()
+/** The service with the writer's defaults, or (tests) some of them replaced. */
+export function make(options: Partial<LedgerWriter.LedgerWriterOptions> = {}) {
+  return Effect.gen(function*() {
+    const config = yield* Config
+    const spool = yield* Spool.make(Path.resolve(config.database.dataDir, "spool"))
+    const writer = yield* LedgerWriter.make(spool, { ...LedgerWriter.defaultOptions, ...options })
+    const queries = yield* UsageQueries.make
+    const failed = (cause: unknown) => new UsageQueryError({ cause })
+    return UsageRepo.of({
+      record: (row) => writer.record(row).pipe(Spans.ledgerCommit(row.id)),
+      totals: (from, to, groupBy) => Effect.mapError(queries.totals(from, to, groupBy), failed),
+      spend: (now) => Effect.mapError(queries.spend(now), failed),
+      callerSpend: (now) => Effect.mapError(queries.callerSpend(now), failed),
+      recent: (limit, before, filter) => Effect.mapError(queries.recent(limit, before, filter), failed),
+      spoolDepth: writer.spoolDepth
+    })
+  }).pipe(Effect.annotateLogs("service", "UsageRepo"))
 }
 
 export class UsageQueryError extends Data.TaggedError("UsageQueryError")<{ readonly cause: unknown }> {}

@@ -3,8 +3,8 @@ import { BudgetGuard } from "../../src/budget/BudgetGuard.js"
 import type { UsageRecord } from "../../src/domain/UsageRecord.js"
 import { CircuitBreaker } from "../../src/llm/CircuitBreaker.js"
 import { RateLimiter } from "../../src/llm/RateLimiter.js"
-import type { ModelPrice } from "../../src/usage/Pricing.js"
-import { Pricing } from "../../src/usage/Pricing.js"
+import type { ModelPrice } from "../../src/llm/Pricing.js"
+import { Pricing } from "../../src/llm/Pricing.js"
 import { UsageRepo } from "../../src/usage/UsageRepo.js"
 
 /** Stand-ins for unit tests of one service: no limits, no circuit, no budget, a ledger in memory. */

@@ -9,6 +9,7 @@ import * as Path from "node:path"
 import { HttpAppLive } from "../../src/http/Server.js"
 import { Logging } from "../../src/Logging.js"
 import { AppServices } from "../../src/Services.js"
+import { Tracing } from "../../src/telemetry/Tracing.js"
 import type { Emulator, EmulatorOptions } from "./OpenRouterEmulator.js"
 import { makeEmulator } from "./OpenRouterEmulator.js"
 import { configLayer, createDatabase } from "./TestDatabase.js"
@@ -52,6 +53,7 @@ export const makeTestApp = (options: { readonly env?: Record<string, string>; re
     const layer = HttpAppLive.pipe(
       Layer.provideMerge(NodeHttpServer.layer(createServer, { host: "127.0.0.1", port: 0 })),
       Layer.provideMerge(AppServices),
+      Layer.provide(Tracing),
       Layer.provide(Logging),
       Layer.provide(configLayer(env))
     )

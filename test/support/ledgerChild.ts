@@ -9,9 +9,10 @@ import * as readline from "node:readline"
 import { Config } from "../../src/Config.js"
 import * as Database from "../../src/db/Database.js"
 import { UsageRepo } from "../../src/usage/UsageRepo.js"
+import { usageRepoWith } from "./UsageRepoLayer.js"
 import { usageRow } from "./UsageRows.js"
 
-const Live = UsageRepo.layerWith({ replayEvery: "200 millis", insertTimeout: "2 seconds" }).pipe(
+const Live = usageRepoWith({ replayEvery: "200 millis", insertTimeout: "2 seconds" }).pipe(
   Layer.provideMerge(Database.layer),
   Layer.provideMerge(Config.layer)
 )

@@ -3,6 +3,8 @@ import { describe, expect, layer } from "@effect/vitest"
 import { Effect, Layer, Ref } from "effect"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
+import { AlertLedger } from "../../../src/budget/AlertLedger.js"
+import { AlertSender } from "../../../src/budget/AlertSender.js"
 import { CostMonitor } from "../../../src/budget/CostMonitor.js"
 import { configLayer, layerWith } from "../../support/TestDatabase.js"
 import * as MemoryLedger from "./MemoryLedger.js"
@@ -12,7 +14,7 @@ import { firstRun, resetTables } from "./support.js"
 
 /** The production monitor with its configured channels, over an in-memory ledger, in real time. */
 const monitorWith = (env: Record<string, string>) =>
-  CostMonitor.live.pipe(Layer.provideMerge(Layer.mergeAll(
+  CostMonitor.layer.pipe(Layer.provide(AlertSender.layer), Layer.provideMerge(Layer.mergeAll(
     MemoryLedger.layer,
     configLayer({ COST_ALERT_INTERVAL_MS: "86400000", COST_ALERT_DAILY_USD: "1", COST_ALERT_MONTHLY_USD: "10", ...env })
   )))
@@ -49,7 +51,7 @@ const webhook = (statuses: ReadonlyArray<number>) =>
   })
 
 // Real time throughout: sockets, SMTP and HTTP.
-layer(layerWith("alert_channels"), { excludeTestServices: true })("alert channels", (it) => {
+layer(AlertLedger.layer.pipe(Layer.provideMerge(layerWith("alert_channels"))), { excludeTestServices: true })("alert channels", (it) => {
   describe("e-mail over a real SMTP server", () => {
     it.scoped("one message per crossed level, to the recipients, with a subject that says budget, level, spend and period", () =>
       Effect.gen(function*() {

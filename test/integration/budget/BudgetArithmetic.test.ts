@@ -2,6 +2,7 @@ import { SqlClient } from "@effect/sql"
 import { expect, layer } from "@effect/vitest"
 import { Array as Arr, BigDecimal, Clock, Context, Effect, Either, Layer, Logger, LogLevel, Option } from "effect"
 import fc from "fast-check"
+import { AlertLedger } from "../../../src/budget/AlertLedger.js"
 import { BudgetGuard } from "../../../src/budget/BudgetGuard.js"
 import { CostMonitor } from "../../../src/budget/CostMonitor.js"
 import { format } from "../../../src/domain/Money.js"
@@ -32,13 +33,13 @@ const earlierDay = (now: Date) => {
 }
 
 /** Runs `effect` on the shared database connection from inside a fast-check property. */
-const runner = Effect.map(Effect.runtime<SqlClient.SqlClient>(), (runtime) =>
-  <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) => Effect.runPromise(Effect.provide(effect, runtime)))
+const runner = Effect.map(Effect.runtime<SqlClient.SqlClient | AlertLedger>(), (runtime) =>
+  <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient | AlertLedger>) => Effect.runPromise(Effect.provide(effect, runtime)))
 
 const quiet = Logger.withMinimumLogLevel(LogLevel.None)
 
 // Real time: the guard reads the spend of the current UTC day and month.
-layer(layerWith("budget_arithmetic"), { excludeTestServices: true })("budget arithmetic against PostgreSQL NUMERIC", (it) => {
+layer(AlertLedger.layer.pipe(Layer.provideMerge(layerWith("budget_arithmetic"))), { excludeTestServices: true })("budget arithmetic against PostgreSQL NUMERIC", (it) => {
   it.effect("a call is admitted exactly when spent + reserved + its worst case stays within every hard limit", () =>
     Effect.gen(function*() {
       const run = yield* runner
@@ -104,7 +105,7 @@ layer(layerWith("budget_arithmetic"), { excludeTestServices: true })("budget ari
     }))
 })
 
-layer(layerWith("alert_levels"))("alert levels against PostgreSQL NUMERIC", (it) => {
+layer(AlertLedger.layer.pipe(Layer.provideMerge(layerWith("alert_levels"))))("alert levels against PostgreSQL NUMERIC", (it) => {
   it.effect("every configured level whose share of the limit is spent is claimed once, and no other", () =>
     Effect.gen(function*() {
       const run = yield* runner

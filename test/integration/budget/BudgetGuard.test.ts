@@ -4,6 +4,7 @@ import { BigDecimal, Context, Effect, Layer, Logger, LogLevel, Option } from "ef
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
+import { AlertLedger } from "../../../src/budget/AlertLedger.js"
 import { BudgetGuard } from "../../../src/budget/BudgetGuard.js"
 import { format } from "../../../src/domain/Money.js"
 import { UsageRepo } from "../../../src/usage/UsageRepo.js"
@@ -45,7 +46,7 @@ const ledgerRow = (costUsd: string) => ({
 const monthSpend = Effect.flatMap(UsageRepo, (repo) => repo.spend(new Date())).pipe(Effect.map((s) => s.monthUsd))
 
 // Real time: the guard reads the ledger of the current UTC day and month.
-layer(layerWith("budget_guard"), { excludeTestServices: true })("BudgetGuard", (it) => {
+layer(AlertLedger.layer.pipe(Layer.provideMerge(layerWith("budget_guard"))), { excludeTestServices: true })("BudgetGuard", (it) => {
   describe("hard cap", () => {
     it.scoped("50 concurrent calls through two replicas with a cap for about 10: the ledger stays under the cap, the rest are refused", () =>
       Effect.gen(function*() {

@@ -1,6 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer, TestClock } from "effect"
+import { AlertLedger } from "../../../src/budget/AlertLedger.js"
 import { CostMonitor } from "../../../src/budget/CostMonitor.js"
 import { format } from "../../../src/domain/Money.js"
 import { configLayer, layerWith } from "../../support/TestDatabase.js"
@@ -22,7 +23,7 @@ const at = (iso: string) => new Date(Date.parse(iso))
 
 const sent = Effect.map(Effect.flatMap(Inbox, (inbox) => inbox.received), (alerts) => alerts.map(line))
 
-it.layer(layerWith("cost_monitor"))("CostMonitor", (it) => {
+it.layer(AlertLedger.layer.pipe(Layer.provideMerge(layerWith("cost_monitor"))))("CostMonitor", (it) => {
   describe("on the TestClock", () => {
     it.scoped("each level sends one alert as spend crosses it, and a run with nothing new sends nothing", () =>
       Effect.gen(function*() {

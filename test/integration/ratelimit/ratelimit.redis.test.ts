@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net"
 import { performance } from "node:perf_hooks"
 import { Config } from "../../../src/Config.js"
 import { RateLimiter } from "../../../src/llm/RateLimiter.js"
+import { rateLimiterUnder } from "../../support/RateLimiterLayer.js"
 import { type Emulator, makeEmulator } from "../../support/OpenRouterEmulator.js"
 import { redisHost, redisPort, redisSkipReason, redisTestUrl } from "../../support/Redis.js"
 import { busiestWindow } from "../../unit/llm/ratelimitSupport.js"
@@ -19,7 +20,7 @@ const limiterJitterMs = 10
 
 const replica = (keyPrefix: string, vars: Readonly<Record<string, string>>) =>
   Effect.map(
-    Layer.build(RateLimiter.layerWithKeyPrefix(keyPrefix).pipe(
+    Layer.build(rateLimiterUnder(keyPrefix).pipe(
       Layer.provide(Config.layer),
       Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries({
         LLM_RATE_LIMIT_REQUESTS: "5",

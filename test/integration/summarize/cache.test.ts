@@ -75,6 +75,29 @@ describe("summary cache", () => {
       }))
   })
 
+  layer(appLayer(), liveBlock)("entries read back", (it) => {
+    it.effect("an entry written before fallbackDetail and the structured result existed is still a hit, with those fields null", () =>
+      Effect.gen(function*() {
+        const app = yield* App
+        const body = { diff: smallDiff("We keep your data for 65 days.") }
+        const first = yield* summarizeCounting(app, body)
+        yield* app.sql`UPDATE summary_cache SET response = response - 'fallbackDetail' - 'structured' - 'grounding' - 'structuredError'`
+        const second = yield* summarizeCounting(app, body)
+        expect(second).toMatchObject({ calls: 0, answer: { cached: true, fallbackDetail: null, structured: null, grounding: null, structuredError: null } })
+        expect(second.answer.summary).toBe(first.answer.summary)
+      }))
+
+    it.effect("an entry that does not read as a summary is a miss: the change is summarized again and the entry replaced", () =>
+      Effect.gen(function*() {
+        const app = yield* App
+        const body = { diff: smallDiff("We keep your data for 66 days.") }
+        yield* summarizeCounting(app, body)
+        yield* app.sql`UPDATE summary_cache SET response = '{"status":"summarized","summary":42}'::jsonb`
+        expect(yield* summarizeCounting(app, body)).toMatchObject({ calls: 1, rows: 1, answer: { cached: false } })
+        expect(yield* summarizeCounting(app, body)).toMatchObject({ calls: 0, answer: { cached: true } })
+      }))
+  })
+
   layer(appLayer({ env: { SUMMARY_CACHE_TTL_MS: "1500" } }), liveBlock)("a short lifetime", (it) => {
     it.effect("an entry older than SUMMARY_CACHE_TTL_MS is not used: the change is summarized again", () =>
       Effect.gen(function*() {

@@ -7,6 +7,7 @@ import { mkdtempSync, readdirSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import { UsageRepo } from "../../../src/usage/UsageRepo.js"
+import { usageRepoWith } from "../../support/UsageRepoLayer.js"
 import { makeTcpProxy } from "../../support/TcpProxy.js"
 import * as TestDatabase from "../../support/TestDatabase.js"
 import { usageRow } from "../../support/UsageRows.js"
@@ -41,7 +42,7 @@ describe("losing nothing", () => {
         const proxy = yield* makeTcpProxy({ host: db.host, port: db.port })
         const dataDir = mkdtempSync(Path.join(tmpdir(), "outage-"))
         const context = yield* Layer.build(
-          UsageRepo.layerWith({ replayEvery: "200 millis", insertTimeout: "2 seconds" }).pipe(
+          usageRepoWith({ replayEvery: "200 millis", insertTimeout: "2 seconds" }).pipe(
             Layer.provide(PgClient.layer({ url: Redacted.make(throughProxy(db, proxy.port)), connectTimeout: "2 seconds" })),
             Layer.provide(TestDatabase.configLayer({ DATA_DIR: dataDir }))
           )

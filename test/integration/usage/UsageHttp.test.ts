@@ -5,10 +5,11 @@ import { BigDecimal, Effect, Layer, Option } from "effect"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
-import { BudgetGuard } from "../../../src/budget/BudgetGuard.js"
+import { BudgetGuard, budgetStatus } from "../../../src/budget/BudgetGuard.js"
 import { AuthorizationLive } from "../../../src/http/Authorization.js"
 import { UsageApi } from "../../../src/usage/UsageApi.js"
 import * as UsageHandlers from "../../../src/usage/UsageHandlers.js"
+import { UsageParamsLive } from "../../../src/http/UsageHttp.js"
 import { UsageRepo } from "../../../src/usage/UsageRepo.js"
 import * as TestDatabase from "../../support/TestDatabase.js"
 import { usageRow } from "../../support/UsageRows.js"
@@ -18,8 +19,8 @@ class TestApi extends HttpApi.make("usage-test").add(UsageApi) {}
 
 const Handlers = HttpApiBuilder.group(TestApi, "usage", (handlers) =>
   handlers
-    .handle("totals", ({ urlParams }) => UsageHandlers.totalsIn(urlParams))
-    .handle("calls", ({ urlParams }) => UsageHandlers.callsIn(urlParams)))
+    .handle("totals", ({ urlParams }) => UsageHandlers.totalsOf(urlParams, budgetStatus))
+    .handle("calls", ({ urlParams }) => UsageHandlers.callsPageOf(urlParams))).pipe(Layer.provide(UsageParamsLive))
 
 const d = BigDecimal.unsafeFromString
 
@@ -124,27 +125,36 @@ describe("usage HTTP", () => {
 
     it.effect("answer 400 naming the field for a bad date, grouping, limit or cursor, and 401 without the token", () =>
       Effect.gen(function*() {
+        const notACursor = "before must be a nextCursor returned by this endpoint"
         const cases = [
-          ["/v1/usage?from=2025-02-30", "from"],
-          ["/v1/usage?to=yesterday", "to"],
-          ["/v1/usage?from=2025-03-02&to=2025-03-01", "from"],
-          ["/v1/usage?groupBy=week", "groupBy"],
-          ["/v1/usage/calls?limit=0", "limit"],
-          ["/v1/usage/calls?before=bogus", "before"],
-          ["/v1/usage?format=xml", "format"],
-          ["/v1/usage/calls?format=xlsx", "format"],
-          ["/v1/usage/calls?status=failed", "status"],
+          ["/v1/usage?from=2025-02-30", "from", `from must be a date as YYYY-MM-DD, got "2025-02-30"`],
+          ["/v1/usage?to=yesterday", "to", `to must be a date as YYYY-MM-DD, got "yesterday"`],
+          ["/v1/usage?from=2025-03-02&to=2025-03-01", "from", "from (2025-03-02) is after to (2025-03-01)"],
+          ["/v1/usage?groupBy=week", "groupBy", `groupBy must be one of day, month, model, caller, got "week"`],
+          ["/v1/usage?groupBy=", "groupBy", `groupBy must be one of day, month, model, caller, got ""`],
+          ["/v1/usage/calls?limit=0", "limit", `limit must be a whole number from 1 to 500, got "0"`],
+          ["/v1/usage/calls?limit=ten", "limit", `limit must be a whole number from 1 to 500, got "ten"`],
+          ["/v1/usage/calls?before=bogus", "before", notACursor],
+          ["/v1/usage?format=xml", "format", `format must be json or csv, got "xml"`],
+          ["/v1/usage/calls?format=xlsx", "format", `format must be json or csv, got "xlsx"`],
+          ["/v1/usage/calls?status=failed", "status", `status must be success or error, got "failed"`],
+          ["/v1/usage/calls?caller=two%20words", "caller", `caller must be a caller's name: letters, digits, "_", "." or "-"`],
           // Well-formed but out of range: a timestamp past bigint, past any date, and an id that is no UUID.
-          [`/v1/usage/calls?before=${cursor(`${"9".repeat(20)}|${crypto.randomUUID()}`)}`, "before"],
-          [`/v1/usage/calls?before=${cursor(`9223372036854775808|${crypto.randomUUID()}`)}`, "before"],
-          [`/v1/usage/calls?before=${cursor(`1733140000000000|${"-".repeat(36)}`)}`, "before"],
-          [`/v1/usage/calls?before=${cursor(`1733140000000000|${"g".repeat(8)}-0000-0000-0000-000000000000`)}`, "before"]
+          [`/v1/usage/calls?before=${cursor(`${"9".repeat(20)}|${crypto.randomUUID()}`)}`, "before", notACursor],
+          [`/v1/usage/calls?before=${cursor(`9223372036854775808|${crypto.randomUUID()}`)}`, "before", notACursor],
+          [`/v1/usage/calls?before=${cursor(`1733140000000000|${"-".repeat(36)}`)}`, "before", notACursor],
+          [`/v1/usage/calls?before=${cursor(`1733140000000000|${"g".repeat(8)}-0000-0000-0000-000000000000`)}`, "before", notACursor]
         ] as const
-        for (const [path, field] of cases) {
+        for (const [path, field, message] of cases) {
           const response = yield* get(path)
-          expect([path, response.status, response.body.field]).toEqual([path, 400, field])
+          expect([path, response.status, response.body]).toEqual([path, 400, { _tag: "BadRequest", field, message }])
         }
+        // Given empty, a filter or the format counts as not given.
+        expect((yield* get("/v1/usage?from=&to=&format=")).status).toBe(200)
+        expect((yield* get("/v1/usage/calls?status=&caller=&model=&purpose=&format=")).status).toBe(200)
         expect((yield* get("/v1/usage", null)).status).toBe(401)
+        // The token is checked before the parameters.
+        expect((yield* get("/v1/usage?groupBy=week", null)).status).toBe(401)
       }))
 
     it.effect("export CSV that parses to the JSON's figures, exact decimals kept and an unknown cost left empty", () =>

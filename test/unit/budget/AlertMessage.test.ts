@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { BigDecimal } from "effect"
 import type { CostAlert } from "../../../src/budget/AlertMessage.js"
 import { payload, percent, subject, text, usd } from "../../../src/budget/AlertMessage.js"
-import { daysOf, periodOf } from "../../../src/budget/Period.js"
+import { daysOf, periodOf } from "../../../src/domain/Period.js"
 
 const dec = BigDecimal.unsafeFromString
 

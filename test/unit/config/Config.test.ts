@@ -156,4 +156,65 @@ describe("Config", () => {
       const error = yield* Effect.flip(withEnv({ HTTP_HEADERS_TIMEOUT_MS: "40000", HTTP_REQUEST_TIMEOUT_MS: "30000" }))
       expect(error.problems[0]).toMatch(/^HTTP_HEADERS_TIMEOUT_MS: 40000 is longer than HTTP_REQUEST_TIMEOUT_MS/)
     }))
+
+  it.effect("OTEL_* read as OpenTelemetry defines them; the export headers stay secret, in errors too", () =>
+    Effect.gen(function*() {
+      expect(Option.isNone((yield* withEnv({})).telemetry.endpoint)).toBe(true)
+      const config = yield* withEnv({
+        OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318/",
+        OTEL_EXPORTER_OTLP_HEADERS: "x-honeycomb-team=team%20secret, x-other=1",
+        OTEL_RESOURCE_ATTRIBUTES: "deployment.environment=prod,service.namespace=policy"
+      })
+      expect(config.telemetry).toMatchObject({
+        endpoint: Option.some("http://collector:4318"),
+        protocol: "http/protobuf",
+        serviceName: "policy-summarizer",
+        resourceAttributes: [["deployment.environment", "prod"], ["service.namespace", "policy"]]
+      })
+      expect(String(config.telemetry.headers)).not.toContain("secret")
+      expect(Option.map(config.telemetry.headers, Redacted.value)).toEqual(Option.some([["x-honeycomb-team", "team secret"], ["x-other", "1"]]))
+      const error = yield* Effect.flip(withEnv({
+        OTEL_EXPORTER_OTLP_ENDPOINT: "collector:4318",
+        OTEL_EXPORTER_OTLP_PROTOCOL: "grpc",
+        OTEL_EXPORTER_OTLP_HEADERS: "team-secret-key",
+        OTEL_RESOURCE_ATTRIBUTES: "region"
+      }))
+      expect(error.problems).toEqual([
+        `OTEL_EXPORTER_OTLP_ENDPOINT: got "collector:4318": expected a URL starting with http:// or https://`,
+        `OTEL_EXPORTER_OTLP_PROTOCOL: got "grpc": expected one of http/protobuf, http/json`,
+        `OTEL_EXPORTER_OTLP_HEADERS: got a value that is not valid: expected key=value pairs separated by commas, values percent-encoded`,
+        `OTEL_RESOURCE_ATTRIBUTES: got "region": expected key=value pairs separated by commas, values percent-encoded`
+      ])
+    }))
+
+  it.effect("one run names a bad variable of every group, in the order the settings are declared, in one message", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(withEnv({
+        OTEL_EXPORTER_OTLP_PROTOCOL: "grpc",
+        LOG_FORMAT: "xml",
+        SUMMARY_LARGE_CHANGE: "drop",
+        PRICING_REFRESH_MS: "5",
+        SMTP_URL: "http://mail:secret-pass@host",
+        COST_ALERT_LEVELS: "half",
+        API_TOKENS_FILE: " ",
+        SHUTDOWN_GRACE_MS: "soon",
+        DATA_DIR: "",
+        REDIS_URL: "tcp://cache",
+        AI_ENABLED: "maybe",
+        OPENROUTER_BASE_URL: "openrouter.ai"
+      }))
+      expect(error.message).toBe([
+        "Invalid configuration (10 problems):",
+        `  - OPENROUTER_BASE_URL: got "openrouter.ai": expected a URL starting with http:// or https://`,
+        `  - AI_ENABLED: got "maybe": expected true or false`,
+        `  - REDIS_URL: got a value that is not valid: expected a URL starting with redis:// or rediss://`,
+        `  - SHUTDOWN_GRACE_MS: got "soon": expected a whole number from 0 to 600000`,
+        `  - COST_ALERT_LEVELS: got "half": expected a comma-separated list of positive decimals such as 0.5,0.8,1.0`,
+        `  - SMTP_URL: got a value that is not valid: expected a URL starting with smtp:// or smtps://`,
+        `  - PRICING_REFRESH_MS: got "5": expected a whole number from 1000 to 86400000`,
+        `  - SUMMARY_LARGE_CHANGE: got "drop": expected one of split, truncate`,
+        `  - LOG_FORMAT: got "xml": expected one of json, pretty`,
+        `  - OTEL_EXPORTER_OTLP_PROTOCOL: got "grpc": expected one of http/protobuf, http/json`
+      ].join("\n"))
+    }))
 })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { BigDecimal, Clock, Effect, Layer, Option, Ref, TestClock } from "effect"
+import { BigDecimal, Clock, Deferred, Effect, Exit, Fiber, Layer, Option, Ref, TestClock } from "effect"
 import type { UpstreamError } from "../../../src/domain/LlmError.js"
 import {
   UpstreamInvalidResponse,
@@ -16,6 +16,8 @@ import type { ProviderAnswer } from "../../../src/llm/CompletionProvider.js"
 import { CompletionProvider } from "../../../src/llm/CompletionProvider.js"
 import { LlmClient } from "../../../src/llm/LlmClient.js"
 import { BudgetGuard } from "../../../src/budget/BudgetGuard.js"
+import type { UsageRecord } from "../../../src/domain/UsageRecord.js"
+import { UsageRepo } from "../../../src/usage/UsageRepo.js"
 import { closedCircuit, memoryLedger, openRateLimiter, staticPricing, unlimitedBudget } from "../../support/InMemory.js"
 import { configLayer } from "../../support/TestDatabase.js"
 
@@ -242,5 +244,64 @@ describe("LlmClient", () => {
       expect(unknown.usage).toMatchObject({ costSource: "unknown", costUsd: Option.none() })
       const stored = yield* Ref.get(ledger.rows)
       expect(stored.map((r) => [r.costSource, Option.getOrNull(Option.map(r.costUsd, format))])).toEqual([["pricing", "0.00002415"], ["unknown", null]])
+    }))
+
+  it.effect("an answer too large to read is recorded with an unknown cost, not a cost of 0", () =>
+    Effect.gen(function*() {
+      const tooLarge = new UpstreamUnusableAnswer({ ...fields, code: "response_too_large" })
+      const { rows } = yield* run([tooLarge], (c) => c.generateCompletionResult({ messages: [] }))
+      expect(rows.map((r) => [r.status, r.errorCode, r.costSource, Option.getOrNull(Option.map(r.costUsd, format))]))
+        .toEqual([["error", "response_too_large", "unknown", null]])
+    }))
+})
+
+describe("LlmClient: interruptions", () => {
+  /** The client over a provider and a ledger the test holds: the answer waits on `answered`, each commit on `committed`. */
+  const held = Effect.gen(function*() {
+    const calling = yield* Deferred.make<void>()
+    const answered = yield* Deferred.make<void>()
+    const committing = yield* Deferred.make<void>()
+    const committed = yield* Deferred.make<void>()
+    const rows = yield* Ref.make<ReadonlyArray<UsageRecord>>([])
+    const provider = Layer.succeed(CompletionProvider, CompletionProvider.of({
+      complete: () => Deferred.succeed(calling, undefined).pipe(Effect.zipRight(Deferred.await(answered)), Effect.as(answer)),
+      keyInfo: Effect.die("not used")
+    }))
+    const ledger = Layer.succeed(UsageRepo, UsageRepo.of({
+      record: (row) => Deferred.succeed(committing, undefined).pipe(Effect.zipRight(Deferred.await(committed)), Effect.zipRight(Ref.update(rows, (all) => [...all, row]))),
+      totals: () => Effect.die("not used"),
+      spend: () => Effect.die("not used"),
+      callerSpend: () => Effect.die("not used"),
+      recent: () => Effect.die("not used"),
+      spoolDepth: Effect.succeed(0)
+    }))
+    const client = yield* Effect.provide(LlmClient, LlmClient.layer.pipe(
+      Layer.provide([provider, ledger, openRateLimiter, closedCircuit, unlimitedBudget, staticPricing]),
+      Layer.provide(configLayer({ OPENROUTER_API_KEY: "sk-or-v1-test" }))
+    ))
+    return { client, calling, answered, committing, committed, rows }
+  })
+
+  it.scoped("a caller that goes away after upstream answered still gets its attempt's row written", () =>
+    Effect.gen(function*() {
+      const { answered, client, committed, committing, rows } = yield* held
+      const fiber = yield* Effect.fork(client.generateCompletion({ messages: [] }))
+      yield* Deferred.succeed(answered, undefined)
+      yield* Deferred.await(committing)
+      const interrupting = yield* Effect.fork(Fiber.interrupt(fiber))
+      yield* Deferred.succeed(committed, undefined)
+      const exit = yield* Fiber.join(interrupting)
+      expect(Exit.isInterrupted(exit)).toBe(true)
+      expect((yield* Ref.get(rows)).map((r) => [r.status, r.requestId])).toEqual([["success", answer.requestId]])
+    }))
+
+  it.scoped("a caller that goes away while upstream is still answering leaves an interrupted row", () =>
+    Effect.gen(function*() {
+      const { calling, client, committed, rows } = yield* held
+      yield* Deferred.succeed(committed, undefined)
+      const fiber = yield* Effect.fork(client.generateCompletion({ messages: [] }))
+      yield* Deferred.await(calling)
+      yield* Fiber.interrupt(fiber)
+      expect((yield* Ref.get(rows)).map((r) => [r.status, r.errorCode, r.attempt])).toEqual([["error", "interrupted", 1]])
     }))
 })

@@ -4,21 +4,24 @@ import { StartLog, type WindowRule } from "../../../src/llm/SlidingWindow.js"
 
 /**
  * The model: the newest starts in a plain list, as many as the largest rule needs (the log's
- * documented memory; a rule raised later cannot see starts dropped before). A start at `s` is inside the window of
- * `rule` at time `t` while `t - s < windowMs`; one more start fits at `t` when every rule still has
- * room. Granted-but-unrecorded (`pending`) starts count as starting at `now`.
+ * documented memory). A rule raised later cannot count starts dropped before, only know they were
+ * no later than the oldest kept: once some were `forgotten`, the model takes them as any number
+ * at that time. A start at `s` is inside the window of `rule` at time `t` while `t - s < windowMs`;
+ * one more start fits at `t` when every rule still has room. Granted-but-unrecorded (`pending`)
+ * starts count as starting at `now`.
  */
-const fits = (starts: ReadonlyArray<number>, now: number, pending: number, rules: ReadonlyArray<WindowRule>, t: number) =>
+const fits = (starts: ReadonlyArray<number>, now: number, pending: number, rules: ReadonlyArray<WindowRule>, t: number, forgotten = false) =>
   rules.every(({ requests, windowMs }) =>
+    !(forgotten && t - starts[0]! < windowMs) &&
     starts.filter((s) => t - s < windowMs).length + (t - now < windowMs ? pending : 0) < requests
   )
 
 /** The earliest time at or after `now` when one more start fits: a start leaving a window is the only event that frees room. */
-const earliestFit = (starts: ReadonlyArray<number>, now: number, pending: number, rules: ReadonlyArray<WindowRule>) => {
+const earliestFit = (starts: ReadonlyArray<number>, now: number, pending: number, rules: ReadonlyArray<WindowRule>, forgotten = false) => {
   const candidates = [now, ...rules.flatMap(({ windowMs }) => [now + windowMs, ...starts.map((s) => s + windowMs)])]
     .filter((t) => t >= now)
     .sort((a, b) => a - b)
-  return candidates.find((t) => fits(starts, now, pending, rules, t))!
+  return candidates.find((t) => fits(starts, now, pending, rules, t, forgotten))!
 }
 
 /** Where the `position`-th next start lands if every start goes as early as the rules let it. */
@@ -59,10 +62,11 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 const replay = (
   capacity: number,
   steps: ReadonlyArray<Step>,
-  check: (log: StartLog, starts: ReadonlyArray<number>, now: number, pending: number, rules: ReadonlyArray<WindowRule>, position: number) => void
+  check: (log: StartLog, starts: ReadonlyArray<number>, now: number, pending: number, rules: ReadonlyArray<WindowRule>, position: number, forgotten: boolean) => void
 ) => {
   const log = new StartLog(capacity)
   const starts: Array<number> = []
+  let forgotten = false
   let kept = capacity
   let now = 0
   for (const s of steps) {
@@ -74,11 +78,14 @@ const replay = (
       log.record(now)
       starts.push(now)
       // The log keeps the newest starts the largest rule needs; older ones are forgotten for good.
-      if (starts.length > kept) starts.splice(0, starts.length - kept)
+      if (starts.length > kept) {
+        starts.splice(0, starts.length - kept)
+        forgotten = true
+      }
     } else {
       now += s.afterMs
       const rules = s.seed.map(([share, windowMs]) => ({ requests: 1 + (share % kept), windowMs }))
-      check(log, starts, now, s.pending, rules, s.position)
+      check(log, starts, now, s.pending, rules, s.position, forgotten)
     }
   }
 }
@@ -89,10 +96,10 @@ describe("StartLog (the in-process sliding window) against a plain list of the n
   it("lets a start begin now exactly when it keeps every rule, and otherwise names the earliest moment it would", () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 40 }), fc.array(step, { maxLength: 120 }), (capacity, steps) =>
-        replay(capacity, steps, (log, starts, now, pending, rules) => {
+        replay(capacity, steps, (log, starts, now, pending, rules, _position, forgotten) => {
           const wait = log.waitMs(now, rules, pending)
-          expect(wait === 0).toBe(fits(starts, now, pending, rules, now))
-          const earliest = earliestFit(starts, now, pending, rules) - now
+          expect(wait === 0).toBe(fits(starts, now, pending, rules, now, forgotten))
+          const earliest = earliestFit(starts, now, pending, rules, forgotten) - now
           // Granted starts that alone fill a window: the dispatcher looks again after one window at most.
           if (rules.every((r) => pending < r.requests)) expect(wait).toBe(earliest)
           else expect(wait).toBeGreaterThan(0)
@@ -126,7 +133,10 @@ describe("StartLog (the in-process sliding window) against a plain list of the n
     for (let t = 25; t < 35; t++) log.record(t)
     // 30 starts from 5 to 34: the 31st may begin when the one at 5 leaves the window, at 1005.
     expect(log.waitMs(35, [{ requests: 30, windowMs: 1_000 }])).toBe(1_005 - 35)
-    expect(log.waitMs(35, [{ requests: 31, windowMs: 1_000 }])).toBe(0)
+    // 35 starts really went in this second; the 5 forgotten ones (0 to 4) are bounded by the oldest
+    // kept: a limit of 31 waits until that one leaves the window too, rather than admitting 31 - 30 more now.
+    expect(log.waitMs(35, [{ requests: 31, windowMs: 1_000 }])).toBe(1_005 - 35)
+    expect(log.waitMs(1_005, [{ requests: 31, windowMs: 1_000 }])).toBe(0)
     // Every n-th newest start is where it belongs: the one at 35 - n.
     for (let n = 1; n <= 30; n++) expect(log.waitMs(35, [{ requests: n, windowMs: 1_000 }])).toBe(1_000 - n)
   })

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Deferred, Effect, Fiber, Layer, Metric, TestClock } from "effect"
 import { Config } from "../../../src/Config.js"
 import { CircuitBreaker } from "../../../src/llm/CircuitBreaker.js"
-import { shortCircuits, stateGauge } from "../../../src/llm/CircuitBreakerLive.js"
+import { shortCircuits, stateGauge } from "../../../src/llm/CircuitBreaker.js"
 
 const breakerLayer = CircuitBreaker.layer.pipe(
   Layer.provide(Config.layer),

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Effect, Fiber, Logger, Metric } from "effect"
 import { RateLimiter } from "../../../src/llm/RateLimiter.js"
-import { guardMs } from "../../../src/llm/RateLimiterLive.js"
+import { guardMs } from "../../../src/llm/RateLimiter.js"
 import * as Metrics from "../../../src/llm/RateLimiterMetrics.js"
 import { advance, busiestWindow, limiterLayer, settle } from "./ratelimitSupport.js"
 

@@ -4,7 +4,21 @@ import * as fs from "node:fs/promises"
 import * as Path from "node:path"
 import type { PriceOverrides } from "../Config.js"
 import * as Money from "../domain/Money.js"
-import type { ModelPrice, TokenCounts } from "./Pricing.js"
+
+/** USD per token (and per request), exact. */
+export interface ModelPrice {
+  readonly prompt: BigDecimal.BigDecimal
+  readonly completion: BigDecimal.BigDecimal
+  readonly request: BigDecimal.BigDecimal
+  readonly cacheRead: Option.Option<BigDecimal.BigDecimal>
+  readonly contextLength: Option.Option<number>
+}
+
+export interface TokenCounts {
+  readonly promptTokens: number
+  readonly completionTokens: number
+  readonly cachedPromptTokens: number
+}
 
 export type PriceTable = ReadonlyMap<string, ModelPrice>
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Option } from "effect"
 import * as Money from "../../../src/domain/Money.js"
-import * as PriceTable from "../../../src/usage/PriceTable.js"
+import * as PriceTable from "../../../src/llm/PriceTable.js"
 
 const model = (id: string, pricing: Record<string, string>) => ({ id, context_length: 128000, pricing })
 

@@ -1,23 +1,24 @@
 import { describe, expect, it } from "@effect/vitest"
+import { NodeHttpClient } from "@effect/platform-node"
 import { Effect, Layer, Option } from "effect"
 import { existsSync, mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import * as Money from "../../../src/domain/Money.js"
-import { Pricing } from "../../../src/usage/Pricing.js"
-import * as PriceTable from "../../../src/usage/PriceTable.js"
+import { Pricing } from "../../../src/llm/Pricing.js"
+import * as PriceTable from "../../../src/llm/PriceTable.js"
 import { makeEmulator } from "../../support/OpenRouterEmulator.js"
 import { configLayer } from "../../support/TestDatabase.js"
 
 const tokens = { promptTokens: 29, completionTokens: 33, cachedPromptTokens: 0 }
 
-const pricingWith = (env: Record<string, string>) => Pricing.layer.pipe(Layer.provide(configLayer(env)))
+const pricingWith = (env: Record<string, string>) => Pricing.layer.pipe(Layer.provide(NodeHttpClient.layerUndici), Layer.provide(configLayer(env)))
 
 const costOf = (model: string) =>
   Effect.flatMap(Pricing, (p) => p.costOf(model, tokens)).pipe(Effect.map(Option.map(Money.format)))
 
 describe("Pricing", () => {
-  it.scoped("prices from the provider's /models, lets configuration override it, and knows nothing of unlisted models", () =>
+  it.scopedLive("prices from the provider's /models, lets configuration override it, and knows nothing of unlisted models", () =>
     Effect.gen(function*() {
       const emulator = yield* makeEmulator()
       const dataDir = mkdtempSync(Path.join(tmpdir(), "pricing-"))
@@ -39,7 +40,7 @@ describe("Pricing", () => {
       expect(existsSync(PriceTable.fileFor(dataDir, emulator.baseUrl))).toBe(true)
     }))
 
-  it.scoped("a restart without network still prices from the saved table, and a failed fetch does not stop the start", () =>
+  it.scopedLive("a restart without network still prices from the saved table, and a failed fetch does not stop the start", () =>
     Effect.gen(function*() {
       const emulator = yield* makeEmulator()
       const dataDir = mkdtempSync(Path.join(tmpdir(), "pricing-"))
@@ -60,7 +61,7 @@ describe("Pricing", () => {
       expect(nothingSaved).toEqual(Option.none())
     }))
 
-  it.scoped("with the AI off (no key, or AI_ENABLED=false) the price list is not fetched", () =>
+  it.scopedLive("with the AI off (no key, or AI_ENABLED=false) the price list is not fetched", () =>
     Effect.gen(function*() {
       const emulator = yield* makeEmulator()
       const dataDir = mkdtempSync(Path.join(tmpdir(), "pricing-"))
@@ -72,7 +73,7 @@ describe("Pricing", () => {
       expect(emulator.modelsCalls()).toBe(0)
     }))
 
-  it.scoped("a table saved for one base URL is not used for another; each base URL gets its own file", () =>
+  it.scopedLive("a table saved for one base URL is not used for another; each base URL gets its own file", () =>
     Effect.gen(function*() {
       const first = yield* makeEmulator()
       const second = yield* makeEmulator({ prices: { "openai/gpt-4o-mini": { prompt: "0.000001", completion: "0.000001" } } })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { daysOf, periodOf } from "../../../src/budget/Period.js"
+import { daysOf, periodOf } from "../../../src/domain/Period.js"
 
 describe("budget periods (UTC)", () => {
   it("a daily budget resets at UTC midnight and a monthly one on the 1st, whatever the local time", () => {

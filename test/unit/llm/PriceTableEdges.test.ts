@@ -5,8 +5,8 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import * as Money from "../../../src/domain/Money.js"
-import type { ModelPrice } from "../../../src/usage/Pricing.js"
-import * as PriceTable from "../../../src/usage/PriceTable.js"
+import type { ModelPrice } from "../../../src/llm/Pricing.js"
+import * as PriceTable from "../../../src/llm/PriceTable.js"
 
 const dec = BigDecimal.unsafeFromString
 const text = (d: BigDecimal.BigDecimal) => Money.format(d)

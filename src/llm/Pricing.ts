@@ -1,25 +1,13 @@
 import { HttpClient, HttpClientRequest, HttpClientResponse } from "@effect/platform"
-import { NodeHttpClient } from "@effect/platform-node"
 import type { BigDecimal } from "effect"
-import { Clock, Context, Duration, Effect, Fiber, Layer, Option, Redacted, Ref } from "effect"
+import { Context, Duration, Effect, Fiber, Layer, Option, Redacted, Ref } from "effect"
 import * as Path from "node:path"
 import { Config } from "../Config.js"
 import * as PriceTable from "./PriceTable.js"
 
-/** USD per token (and per request), exact. */
-export interface ModelPrice {
-  readonly prompt: BigDecimal.BigDecimal
-  readonly completion: BigDecimal.BigDecimal
-  readonly request: BigDecimal.BigDecimal
-  readonly cacheRead: Option.Option<BigDecimal.BigDecimal>
-  readonly contextLength: Option.Option<number>
-}
+import type { ModelPrice, TokenCounts } from "./PriceTable.js"
 
-export interface TokenCounts {
-  readonly promptTokens: number
-  readonly completionTokens: number
-  readonly cachedPromptTokens: number
-}
+export type { ModelPrice, TokenCounts } from "./PriceTable.js"
 
 /**
  * Per-token prices from `GET {base}/models`, refreshed periodically, the last good table
@@ -31,10 +19,8 @@ export class Pricing extends Context.Tag("Pricing")<Pricing, {
   /** prompt x prompt price + completion x completion price + request price, cached prompt tokens at the cache-read price. */
   readonly costOf: (model: string, tokens: TokenCounts) => Effect.Effect<Option.Option<BigDecimal.BigDecimal>>
 }>() {
-  /** Needs an `HttpClient`; `layer` brings undici's. */
-  static readonly layerWithoutClient = Layer.scoped(Pricing, make())
-
-  static readonly layer = Pricing.layerWithoutClient.pipe(Layer.provide(NodeHttpClient.layerUndici))
+  /** Needs an `HttpClient` (the composition root gives undici's). */
+  static readonly layer = Layer.scoped(Pricing, make())
 }
 
 /** How long the start waits for the first fetch before going on with the saved table. */
@@ -85,13 +71,9 @@ function make() {
     // With the AI off no call is priced: nothing is fetched (no request leaves for OpenRouter).
     const aiOn = config.llm.aiEnabled && Option.isSome(config.openrouter.apiKey)
     if (aiOn) {
-      // Real time even under a TestClock, like every background loop here.
-      const realTime = Effect.withClock(Clock.make())
-      const first = yield* Effect.forkScoped(realTime(refresh))
-      yield* realTime(Effect.ignore(Effect.timeout(Fiber.join(first), firstFetchWait)))
-      yield* Effect.forkScoped(realTime(
-        Effect.forever(Effect.delay(refresh, Duration.millis(config.pricing.refreshMs)))
-      ))
+      const first = yield* Effect.forkScoped(refresh)
+      yield* Effect.ignore(Effect.timeout(Fiber.join(first), firstFetchWait))
+      yield* Effect.forkScoped(Effect.forever(Effect.delay(refresh, Duration.millis(config.pricing.refreshMs))))
     }
 
     const priceOf = (model: string) =>
