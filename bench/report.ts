@@ -1,6 +1,7 @@
 /** The summary table and `bench/RESULTS.md` of `bench/run.ts`. */
 import type { Effect } from "effect"
 import { type ScenarioFigures, table as changeTable } from "./change-load.js"
+import type { JobsScenario } from "./jobs.js"
 import type * as LedgerBench from "./ledger.js"
 import type { ContenderResult, OverheadResult } from "./overhead.js"
 import type { Figures } from "./prompt-tokens.js"
@@ -32,6 +33,7 @@ export interface AllResults {
   readonly prompt: Outcome<Figures>
   readonly ledger: Outcome<LedgerFigures>
   readonly changes: Outcome<ReadonlyArray<ScenarioFigures>>
+  readonly jobs: Outcome<ReadonlyArray<JobsScenario>>
 }
 
 const f0 = (n: number) => (Number.isFinite(n) ? n.toFixed(0) : "-")
@@ -198,8 +200,28 @@ export const summaryText = (all: AllResults): string => {
     const t = ledgerRows(g.value)
     out.push("", "Ledger writes, 32 concurrent callers", textTable(t.writes.head, t.writes.rows), "", "Ledger totals() for one month by day", textTable(t.totals.head, t.totals.rows))
   } else out.push("", `Ledger FAILED: ${g.error}`)
+  const j = all.jobs
+  if (j.ok) out.push("", "Summary jobs, two replicas at 50 calls/s", textTable(JOBS_HEAD, jobsRows(j.value)))
+  else out.push("", `Summary jobs FAILED: ${j.error}`)
   return out.join("\n")
 }
+
+const JOBS_HEAD = ["items", "drain s", "ideal s", "rate used", "busiest 1 s", "busiest 850 ms", "upstream calls", "lost", "called twice", "running at kill", "calls a / b"]
+
+const jobsRows = (rows: ReadonlyArray<JobsScenario>) =>
+  rows.map((r) => ({ name: r.name, cells: [
+    String(r.items),
+    f1(r.drainMs / 1000),
+    f1(r.idealMs / 1000),
+    `${f0(r.rateUsed * 100)} %`,
+    String(r.busiestSecond),
+    String(r.busiestJitterTolerant),
+    String(r.upstreamCalls),
+    String(r.lost),
+    String(r.calledTwice),
+    r.inFlightAtKill === null ? "-" : String(r.inFlightAtKill),
+    r.perReplica.join(" / ")
+  ] }))
 
 export const markdown = (all: AllResults, notes: ReadonlyArray<string>): string => {
   const m = all.machine
@@ -269,6 +291,10 @@ export const markdown = (all: AllResults, notes: ReadonlyArray<string>): string 
   if (all.changes.ok) {
     out.push("`npm start`'s bundle; `/health` probed one at a time while the requests are processed; the idle p99 is the same probe just before, on the same machine: what its own load costs. Targets with 4 requests at 2 MiB in flight: p99 under 50 ms, RSS under 400 MB.", "", changeTable(all.changes.value), "")
   } else out.push(`Failed: ${all.changes.error}`, "")
+  out.push("## Summary jobs (bench/jobs.ts)", "")
+  if (all.jobs.ok) {
+    out.push("Two replicas (`npm start`'s bundle) sharing PostgreSQL and Redis, one job at a limit of 50 calls/s, the emulator upstream (50 ms). Ideal: (items - 50) / 50 s. Targets: rate used at least 95 %, busiest second at most 50 (850 ms: the replicas test's allowance for arrival jitter), 0 lost, 0 called twice without a kill (with one, at most the items running at the kill).", "", mdTable(JOBS_HEAD, jobsRows(all.jobs.value)), "")
+  } else out.push(`Failed: ${all.jobs.error}`, "")
   out.push("## Notes", "", ...notes.map((n) => `- ${n}`), "")
   return out.join("\n")
 }

@@ -9,7 +9,8 @@
  *             when it misses a target or with --profile;
  *   limiter:  bench/ratelimiter.ts;  prompt: bench/prompt-tokens.ts;
  *   ledger:   bench/ledger.ts (10M rows in full mode: about 4 minutes on its own; 100k in quick);
- *   changes:  bench/change-load.ts (hostile changes: /health latency, memory, upstream calls).
+ *   changes:  bench/change-load.ts (hostile changes: /health latency, memory, upstream calls);
+ *   jobs:     bench/jobs.ts (a summary job across two replicas at 50 calls/s, steady and with one SIGKILLed).
  * This is a harness around child processes and sockets, so it is plain async code; the Effect
  * benchmarks it folds in are run with Effect.runPromise.
  */
@@ -17,6 +18,7 @@ import { Effect } from "effect"
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import * as Os from "node:os"
 import * as ChangeLoad from "./change-load.js"
+import * as JobsBench from "./jobs.js"
 import * as LedgerBench from "./ledger.js"
 import * as Overhead from "./overhead.js"
 import * as PromptTokens from "./prompt-tokens.js"
@@ -63,6 +65,7 @@ const limiter = await section("limiter", () => RateLimiterBench.run(quick))
 const prompt = await section("prompt", async () => PromptTokens.run())
 const ledger = await section("ledger", () => Effect.runPromise(LedgerBench.run(quick)))
 const changes = await section("changes", () => ChangeLoad.run(quick))
+const jobs = await section("jobs", () => JobsBench.run(quick))
 
 const all: AllResults = {
   date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
@@ -81,7 +84,8 @@ const all: AllResults = {
   limiter,
   prompt,
   ledger,
-  changes
+  changes,
+  jobs
 }
 
 console.log(summaryText(all))
@@ -89,6 +93,6 @@ const target = quick || only !== undefined ? QUICK_RESULTS : RESULTS
 const kept = existsSync(RESULTS) && target === RESULTS ? readFileSync(RESULTS, "utf8").split(KEEP_MARKER)[1] : undefined
 writeFileSync(target, `${markdown(all, NOTES)}\n${KEEP_MARKER}${kept ?? "\n"}`)
 console.log(`\nwritten to ${target}`)
-const failed = [overhead, limiter, prompt, ledger, changes].some((o) => !o.ok && o.error !== "not run (--only)")
+const failed = [overhead, limiter, prompt, ledger, changes, jobs].some((o) => !o.ok && o.error !== "not run (--only)")
 // Pools and timers of the folded-in benchmarks must not keep the process alive.
 process.exit(failed ? 1 : 0)

@@ -136,6 +136,18 @@ const settings = EffectConfig.all({
     ),
     format: S.withDefault("LOG_FORMAT", S.oneOfSpelled(["json", "pretty"], {}), "json")
   }),
+  jobs: EffectConfig.all({
+    maxItems: S.withDefault("JOB_MAX_ITEMS", S.integer(1, 100_000), 1_000),
+    maxBytes: S.withDefault("JOB_MAX_BYTES", S.integer(1_024, 1_073_741_824), 33_554_432),
+    retentionDays: S.withDefault("JOB_RETENTION_DAYS", S.integer(1, 3_650), 30),
+    /** Items one replica works on at once; 0: this replica takes no job items. */
+    concurrency: S.withDefault("JOB_CONCURRENCY", S.integer(0, 256), 4),
+    callbackSecret: S.optional("CALLBACK_SECRET", S.secret()),
+    callbackAllowedHosts: S.withDefault("CALLBACK_ALLOWED_HOSTS", S.list, []).pipe(
+      EffectConfig.map((hosts) => hosts.map((h) => h.toLowerCase()))
+    ),
+    callbackMaxAttempts: S.withDefault("CALLBACK_MAX_ATTEMPTS", S.integer(1, 100), 8)
+  }),
   telemetry: EffectConfig.all({
     /** Traces are exported to `{endpoint}/v1/traces` when set; without it no span is made. */
     endpoint: S.optional("OTEL_EXPORTER_OTLP_ENDPOINT", S.url(["http:", "https:"])),
@@ -189,6 +201,9 @@ const crossChecks = (v: Values, callers: ReadonlyArray<ApiCaller>): ReadonlyArra
   ),
   ...(v.openrouter.allowedModels.length > 0 && !v.openrouter.allowedModels.includes(v.openrouter.defaultModel)
     ? [`OPENROUTER_ALLOWED_MODELS: does not contain OPENROUTER_DEFAULT_MODEL "${v.openrouter.defaultModel}": expected a list that includes it`]
+    : []),
+  ...(v.jobs.callbackAllowedHosts.length > 0 && Option.isNone(v.jobs.callbackSecret)
+    ? ["CALLBACK_SECRET: required when CALLBACK_ALLOWED_HOSTS names hosts (callbacks are signed with it): expected a secret"]
     : []),
   ...(v.server.headersTimeoutMs > v.server.requestTimeoutMs
     ? [`HTTP_HEADERS_TIMEOUT_MS: ${v.server.headersTimeoutMs} is longer than HTTP_REQUEST_TIMEOUT_MS (${v.server.requestTimeoutMs}): expected at most that`]

@@ -7,6 +7,10 @@ import { CostMonitor } from "./budget/CostMonitor.js"
 import * as Database from "./db/Database.js"
 import { ChatGateway } from "./gateway/ChatGateway.js"
 import { HttpLive } from "./http/Server.js"
+import { JobQueue } from "./jobs/JobQueue.js"
+import { JobRetention } from "./jobs/JobRetention.js"
+import { JobStore } from "./jobs/JobStore.js"
+import { JobWorkers } from "./jobs/JobWorker.js"
 import { CircuitBreaker } from "./llm/CircuitBreaker.js"
 import { LlmClient } from "./llm/LlmClient.js"
 import { OpenRouter } from "./llm/OpenRouter.js"
@@ -28,7 +32,8 @@ import { UsageRepo } from "./usage/UsageRepo.js"
  *   the call                              LlmClient
  *   cache and change processing           SummaryCache, ChangeProcessor (threads or in process)
  *   the summary                           Summarizer
- *   server only                           CostMonitor (+ AlertSender), ChatGateway
+ *   server only                           CostMonitor (+ AlertSender), ChatGateway, summary jobs
+ *                                         (JobStore, JobQueue on pg-boss, JobWorkers, JobRetention)
  *
  * The server (`ServerLive`) is the HTTP routes and listener of `http/Server.ts` on `AppServices`;
  * the CLI uses `CliServices`, the evaluation `SummaryServices`.
@@ -51,8 +56,13 @@ export const SummaryServices = summaryServicesOn(Database.layer, ChangeProcessor
 /** The same for the CLI, which uses a running server's embedded database rather than opening it twice. */
 export const CliServices = summaryServicesOn(Database.cliLayer, ChangeProcessor.inProcess)
 
-/** The server's services: changes processed in worker threads, plus the cost monitor's scheduled fiber and the gateway. */
-export const AppServices = Layer.mergeAll(CostMonitor.layer.pipe(Layer.provide(AlertSender.layer)), ChatGateway.layer).pipe(
+/** Summary jobs: the queue on the service's database, every replica's workers and the retention sweep. */
+const JobServices = Layer.mergeAll(JobWorkers, JobRetention).pipe(
+  Layer.provideMerge(Layer.mergeAll(JobStore.layer, JobQueue.layer))
+)
+
+/** The server's services: changes processed in worker threads, plus the cost monitor's scheduled fiber, the gateway and summary jobs. */
+export const AppServices = Layer.mergeAll(CostMonitor.layer.pipe(Layer.provide(AlertSender.layer)), ChatGateway.layer, JobServices).pipe(
   Layer.provideMerge(summaryServicesOn(Database.layer, ChangeProcessor.layer))
 )
 

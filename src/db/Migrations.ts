@@ -5,6 +5,7 @@ import createLlmApiUsage from "../../migrations/0001_create_llm_api_usage.js"
 import createCostAlerts from "../../migrations/0002_create_cost_alerts.js"
 import createSummaryCache from "../../migrations/0003_create_summary_cache.js"
 import addCaller from "../../migrations/0004_add_caller.js"
+import createSummaryJobs from "../../migrations/0005_create_summary_jobs.js"
 
 const migrationsTable = "effect_sql_migrations"
 
@@ -13,7 +14,8 @@ const loader = Migrator.fromRecord({
   "0001_create_llm_api_usage": createLlmApiUsage,
   "0002_create_cost_alerts": createCostAlerts,
   "0003_create_summary_cache": createSummaryCache,
-  "0004_add_caller": addCaller
+  "0004_add_caller": addCaller,
+  "0005_create_summary_jobs": createSummaryJobs
 })
 
 const migrate = Migrator.make({})({ loader, table: migrationsTable })

@@ -22,4 +22,6 @@ export interface UsageRecord {
   readonly purpose: string | null
   /** The name of the bearer token that made the call (never the token); null for calls without one. */
   readonly caller: string | null
+  /** The summary-job item the call was made for; absent or null for calls outside jobs. */
+  readonly jobItemId?: string | null
 }

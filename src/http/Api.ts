@@ -1,5 +1,6 @@
 import { HttpApi, OpenApi } from "@effect/platform"
 import { ChatApi } from "../gateway/ChatApi.js"
+import { JobsApi } from "../jobs/JobsApi.js"
 import pkg from "../../package.json" with { type: "json" }
 import { SummariesApi } from "../summarize/SummariesApi.js"
 import { UsageApi } from "../usage/UsageApi.js"
@@ -16,6 +17,7 @@ export class Api extends HttpApi.make("policy-summarizer")
   .add(HealthApi)
   .add(ChatApi)
   .add(IndexApi)
+  .add(JobsApi)
   .annotate(OpenApi.Title, "policy-summarizer")
   .annotate(OpenApi.Version, version)
   .annotate(

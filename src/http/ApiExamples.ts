@@ -79,6 +79,16 @@ const ready = {
   rateLimiter: { mode: "local", queueDepth: 0, inFlight: 1, pausedUntil: null }
 }
 
+const job = {
+  jobId: "5d0f8a52-4c3e-4d7e-9d59-2a1c3f0b7e21",
+  status: "running",
+  counts: { queued: 1, running: 0, summarized: 1, fallback: 0, cancelled: 0 },
+  usage: { promptTokens: 612, completionTokens: 88, totalTokens: 700, costUsd: "0.0001446" },
+  createdAt: "2026-12-02T10:15:00.000Z",
+  finishedAt: null,
+  callback: { url: "https://hooks.example.com/policy-summaries", state: "pending", attempts: 0, lastError: null }
+}
+
 const totals = { calls: 3, failedCalls: 1, unknownCostCalls: 0, promptTokens: 1836, completionTokens: 264, totalTokens: 2100, costUsd: "0.0004338" }
 
 /** Per operation id: the example request body (if any) and an example answer per status. */
@@ -174,6 +184,46 @@ const examples: Readonly<Record<string, { readonly request?: Json; readonly resp
   "health.metrics": {
     responses: {
       "200": "# HELP llm_cost_usd_total Cost reported or priced, USD, by model; approximate ...\n# TYPE llm_cost_usd_total counter\nllm_cost_usd_total{model=\"openai/gpt-4o-mini\"} 0.0001446\n"
+    }
+  },
+  "jobs.submit": {
+    request: {
+      items: [
+        { id: "privacy-2026-12", before: "We keep your data 30 days.", after: "We keep your data 90 days and share it with partners." },
+        { id: "terms-2026-12", diff: rawDiff, document: { title: "Terms of Service", service: "Example" } }
+      ],
+      callbackUrl: "https://hooks.example.com/policy-summaries"
+    },
+    responses: {
+      "202": { jobId: "5d0f8a52-4c3e-4d7e-9d59-2a1c3f0b7e21", status: "queued", items: 2, createdAt: "2026-12-02T10:15:00.000Z" },
+      "200": { jobId: "5d0f8a52-4c3e-4d7e-9d59-2a1c3f0b7e21", status: "running", items: 2, createdAt: "2026-12-02T10:15:00.000Z" },
+      "400": error("BadRequest", "Item 1 (id \"terms-2026-12\"): `after` is required with `before`", { field: "items[1].after" }),
+      "401": error("Unauthorized", "Missing or wrong bearer token"),
+      "409": error("IdempotencyConflict", "Idempotency-Key was used for job 5d0f8a52-4c3e-4d7e-9d59-2a1c3f0b7e21 with another body")
+    }
+  },
+  "jobs.get": {
+    responses: {
+      "200": job,
+      "404": error("JobNotFound", "No summary job 5d0f8a52-4c3e-4d7e-9d59-2a1c3f0b7e21 (finished jobs are deleted after JOB_RETENTION_DAYS)")
+    }
+  },
+  "jobs.items": {
+    responses: {
+      "200": {
+        items: [
+          { itemId: "0b7f5c1e-8f5a-4d6b-9a43-3f1f0f5e2c11", id: "privacy-2026-12", status: "summarized", result: summarized },
+          { itemId: "7c2d9e44-1b6a-4f0e-8d2c-5e9a1f3b6d80", id: "terms-2026-12", status: "queued", result: null }
+        ],
+        next: null
+      },
+      "404": error("JobNotFound", "No summary job 5d0f8a52-4c3e-4d7e-9d59-2a1c3f0b7e21 (finished jobs are deleted after JOB_RETENTION_DAYS)")
+    }
+  },
+  "jobs.cancel": {
+    responses: {
+      "200": { ...job, status: "cancelled", counts: { queued: 0, running: 0, summarized: 1, fallback: 0, cancelled: 1 }, finishedAt: "2026-12-02T10:15:04.000Z", callback: { ...job.callback, state: "pending" } },
+      "404": error("JobNotFound", "No summary job 5d0f8a52-4c3e-4d7e-9d59-2a1c3f0b7e21 (finished jobs are deleted after JOB_RETENTION_DAYS)")
     }
   },
   "index.index": {

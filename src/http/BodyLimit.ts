@@ -2,9 +2,9 @@ import { FileSystem, HttpIncomingMessage, HttpMiddleware, HttpServerRequest, Htt
 import { NodeHttpServerRequest } from "@effect/platform-node"
 import { Effect, Option, Stream } from "effect"
 
-const tooLarge = (what: string, maxBytes: number) =>
+const tooLarge = (what: string, maxBytes: number, setting: string) =>
   HttpServerResponse.unsafeJson(
-    { _tag: "PayloadTooLarge", message: `The request body is ${what}; the limit is ${maxBytes} bytes (MAX_INPUT_BYTES)` },
+    { _tag: "PayloadTooLarge", message: `The request body is ${what}; the limit is ${maxBytes} bytes (${setting})` },
     { status: 413, headers: { connection: "close" } }
   )
 
@@ -50,7 +50,7 @@ const withBody = (request: HttpServerRequest.HttpServerRequest, body: Buffer): H
  * A declared body over the limit gets a polite 413 before any byte is read; a chunked body is read
  * here up to the limit and answered 413 past it, never by dropping the connection.
  */
-export const bodyLimit = (maxBytes: number) =>
+export const bodyLimit = (maxBytes: number, setting = "MAX_INPUT_BYTES") =>
   HttpMiddleware.make((app) =>
     Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
@@ -58,13 +58,24 @@ export const bodyLimit = (maxBytes: number) =>
       const length = request.headers["content-length"]
       if (length !== undefined) {
         const declared = Number(length)
-        return declared > maxBytes ? tooLarge(`${declared} bytes`, maxBytes) : yield* limited
+        return declared > maxBytes ? tooLarge(`${declared} bytes`, maxBytes, setting) : yield* limited
       }
       if (request.headers["transfer-encoding"] === undefined) return yield* limited
       const body = yield* readChunked(request, maxBytes)
       return yield* Option.match(body, {
-        onNone: () => Effect.succeed(tooLarge(`over ${maxBytes} bytes`, maxBytes)),
+        onNone: () => Effect.succeed(tooLarge(`over ${maxBytes} bytes`, maxBytes, setting)),
         onSome: (bytes) => Effect.provideService(limited, HttpServerRequest.HttpServerRequest, withBody(request, bytes))
       })
     })
   )
+
+/** `bodyLimit`, with another limit for the routes named (their path, without the query): a summary job's body is a batch of summaries' bodies. */
+export const bodyLimitByPath = (maxBytes: number, routes: ReadonlyArray<readonly [path: string, maxBytes: number, setting: string]>) =>
+  HttpMiddleware.make((app) => {
+    const limited = routes.map(([path, bytes, setting]) => [path, bodyLimit(bytes, setting)(app)] as const)
+    const otherwise = bodyLimit(maxBytes)(app)
+    return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+      const path = request.url.split("?")[0]
+      return limited.find(([p]) => p === path)?.[1] ?? otherwise
+    })
+  })

@@ -7,10 +7,11 @@ import { Config } from "../Config.js"
 import { LlmClient } from "../llm/LlmClient.js"
 import { Api } from "./Api.js"
 import { AuthorizationLive, authorizeBeforeBody } from "./Authorization.js"
-import { bodyLimit } from "./BodyLimit.js"
+import { bodyLimitByPath } from "./BodyLimit.js"
 import { jsonBody } from "./JsonBody.js"
 import { ChatHttp } from "../gateway/ChatHttp.js"
 import { DashboardHttp } from "../dashboard/DashboardHttp.js"
+import { JobsHttp } from "../jobs/JobsHttp.js"
 import type { CannotListen, PortInUse } from "./PortCheck.js"
 import { listenError } from "./PortCheck.js"
 import { SummariesHttp } from "../summarize/SummariesHttp.js"
@@ -22,16 +23,17 @@ import { requestContext } from "./RequestContext.js"
 import * as Spans from "../telemetry/Spans.js"
 
 export const ApiLive = HttpApiBuilder.api(Api).pipe(
-  Layer.provide([SummariesHttp, UsageHttp, HealthHttp, ChatHttp, IndexHttp]),
+  Layer.provide([SummariesHttp, UsageHttp, HealthHttp, ChatHttp, IndexHttp, JobsHttp]),
   Layer.provide(AuthorizationLive)
 )
 
 /** Routes, docs, OpenAPI document and middleware, on whatever `HttpServer` is provided. */
 export const HttpAppLive = Layer.unwrapEffect(Effect.gen(function*() {
-  const { server } = yield* Config
+  const { jobs, server } = yield* Config
+  const limit = bodyLimitByPath(server.maxInputBytes, [["/v1/summary-jobs", jobs.maxBytes, "JOB_MAX_BYTES"]])
   // Outermost first: the request id, the method, the token (before any body byte is read), then the body's size and form.
   const middleware = (app: HttpApp.Default) =>
-    requestContext(methodCheck(authorizeBeforeBody(server.callers)(bodyLimit(server.maxInputBytes)(jsonBody(app)))))
+    requestContext(methodCheck(authorizeBeforeBody(server.callers)(limit(jsonBody(app)))))
   return HttpApiBuilder.serve(middleware).pipe(
     HttpMiddleware.withSpanNameGenerator(Spans.httpRequestName),
     Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),

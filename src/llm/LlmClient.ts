@@ -1,6 +1,7 @@
 import { Array as Arr, BigDecimal, Cause, Clock, Context, Duration, Effect, Exit, Layer, Metric, Option } from "effect"
 import { BudgetGuard } from "../budget/BudgetGuard.js"
 import { CurrentCaller } from "../domain/Caller.js"
+import { CurrentJobItem } from "../domain/JobItem.js"
 import { Config } from "../Config.js"
 import type { CompletionRequest, CompletionResult, CompletionSuccess, CostSource, Priority, Usage } from "../domain/Completion.js"
 import type { LlmError, UpstreamError } from "../domain/LlmError.js"
@@ -77,6 +78,8 @@ export interface PassThroughFailure {
 interface CallContext {
   readonly purpose: string | null
   readonly caller: string | null
+  /** The summary-job item the call is for (`CurrentJobItem`), on its ledger rows. */
+  readonly jobItemId: string | null
   /** Whose turn this attempt waits for at the rate limiter: the request's own owner, else its caller. */
   readonly owner: string | undefined
   readonly priority: Priority | undefined
@@ -183,14 +186,15 @@ export const make = Effect.gen(function*() {
       }))
   }
 
-  const row = (clock: Clock.Clock, call: CallContext, attempt: number, latencyMs: number, fields: Omit<UsageRecord, "id" | "createdAt" | "attempt" | "latencyMs" | "purpose" | "caller">): UsageRecord => ({
+  const row = (clock: Clock.Clock, call: CallContext, attempt: number, latencyMs: number, fields: Omit<UsageRecord, "id" | "createdAt" | "attempt" | "latencyMs" | "purpose" | "caller" | "jobItemId">): UsageRecord => ({
     ...fields,
     id: crypto.randomUUID(),
     createdAt: new Date(clock.unsafeCurrentTimeMillis()),
     attempt,
     latencyMs,
     purpose: call.purpose,
-    caller: call.caller
+    caller: call.caller,
+    jobItemId: call.jobItemId
   })
 
   const countAnswer = (model: string, usage: Usage) => {
@@ -332,8 +336,10 @@ export const make = Effect.gen(function*() {
     return aiGuard === Effect.void ? retried : Effect.zipRight(aiGuard, retried)
   }
 
+  const jobItemOf = Effect.map(Effect.serviceOption(CurrentJobItem), Option.match({ onNone: () => null, onSome: (i) => i.id }))
+
   const callContext = (purpose: string | null, owner?: string, priority?: Priority) =>
-    Effect.map(callerOf, (caller): CallContext => ({ purpose, caller, owner: owner ?? caller ?? undefined, priority, attempts: 0 }))
+    Effect.zipWith(callerOf, jobItemOf, (caller, jobItemId): CallContext => ({ purpose, caller, jobItemId, owner: owner ?? caller ?? undefined, priority, attempts: 0 }))
 
   const passThrough = <A>(exchange: Exchange<A>, purpose: string) =>
     Effect.flatMap(callContext(purpose), (call) =>

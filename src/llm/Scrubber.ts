@@ -33,7 +33,8 @@ export const secretsOf = (config: AppConfig): ReadonlyArray<string> => {
     ...values(config.alerts.smtpUrl).flatMap(passwordOf),
     ...values(config.alerts.webhookUrl),
     ...values(config.database.url).flatMap(passwordOf),
-    ...values(config.rateLimit.redisUrl).flatMap(passwordOf)
+    ...values(config.rateLimit.redisUrl).flatMap(passwordOf),
+    ...values(config.jobs.callbackSecret)
   ]
 }
 

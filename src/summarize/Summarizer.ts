@@ -1,7 +1,7 @@
 import { Array as Arr, BigDecimal, Clock, Context, Effect, Either, Layer, Metric, Option, Ref } from "effect"
 import { createHash } from "node:crypto"
 import { Config } from "../Config.js"
-import type { ChatMessage, CompletionSuccess, ResponseFormat } from "../domain/Completion.js"
+import type { ChatMessage, CompletionSuccess, Priority, ResponseFormat } from "../domain/Completion.js"
 import type { LlmError, RateLimitQueueFull } from "../domain/LlmError.js"
 import { formatOption } from "../domain/Money.js"
 import { LlmClient } from "../llm/LlmClient.js"
@@ -25,6 +25,9 @@ export interface SummaryInput {
   readonly model?: string
   readonly temperature?: number
   readonly maxTokens?: number
+  /** Whose turn the calls take at the rate limiter (a job's items share one); else one of their own. */
+  readonly owner?: string
+  readonly priority?: Priority
 }
 
 const summaries = taggedCounter(Metric.counter("summaries_total", { description: "Summaries by outcome and fallback reason" }), "outcome", "reason")
@@ -112,10 +115,14 @@ const make = Effect.gen(function*() {
 
       const attempts = yield* Ref.make(0)
       // Every call of this summary shares one owner, so a many-part summary takes turns with others.
-      const owner = crypto.randomUUID()
+      const owner = input.owner ?? crypto.randomUUID()
       const call = (messages: ReadonlyArray<ChatMessage>, purpose: string, responseFormat?: ResponseFormat) =>
         Effect.flatMap(
-          llm.generateCompletionResult({ messages, model, temperature, maxTokens, purpose, owner, ...(responseFormat ? { responseFormat } : {}) }),
+          llm.generateCompletionResult({
+            messages, model, temperature, maxTokens, purpose, owner,
+            ...(input.priority ? { priority: input.priority } : {}),
+            ...(responseFormat ? { responseFormat } : {})
+          }),
           (result) => Effect.zipRight(Ref.update(attempts, (n) => n + result.attempts), result.status === "success" ? Effect.succeed(result) : Effect.fail(result.error))
         )
       const prompt = { ...(document ? { document } : {}), ...(language ? { language } : {}) }

@@ -19,6 +19,7 @@ export const columnTypes = {
   attempt: "int",
   latency_ms: "int",
   purpose: "varchar",
+  job_item_id: "uuid",
   caller: "varchar"
 } as const
 
@@ -54,7 +55,9 @@ const ColumnsSchema = Schema.Struct({
   latency_ms: Schema.Number,
   purpose: Schema.NullOr(Schema.String),
   // Spool lines written before callers existed have no `caller`.
-  caller: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null })
+  caller: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
+  // Nor `job_item_id` those written before summary jobs.
+  job_item_id: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null })
 })
 export type Columns = typeof ColumnsSchema.Type
 
@@ -80,7 +83,8 @@ export const toColumns = (r: UsageRecord): Columns => {
     attempt: r.attempt,
     latency_ms: Math.max(0, Math.round(r.latencyMs)),
     purpose: clip(r.purpose, 100),
-    caller: clip(r.caller, 100)
+    caller: clip(r.caller, 100),
+    job_item_id: r.jobItemId ?? null
   }
 }
 
@@ -107,7 +111,8 @@ export const fromRow = (r: typeof Row.Type): UsageRecord => ({
   attempt: r.attempt,
   latencyMs: r.latency_ms,
   purpose: r.purpose,
-  caller: r.caller
+  caller: r.caller,
+  ...(r.job_item_id === null ? {} : { jobItemId: r.job_item_id })
 })
 
 /** A spool line: the same columns as JSON. A torn last line (a crash mid-write) does not decode and is skipped. */

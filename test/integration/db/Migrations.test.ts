@@ -35,8 +35,8 @@ describe("migrations", () => {
       yield* Effect.all([migrateWith(client()), migrateWith(client()), migrateWith(client())], { concurrency: "unbounded" })
       yield* migrateWith(client())
       const [names, count] = yield* Effect.all([tables, migrationCount]).pipe(Effect.provide(client()))
-      expect(names).toEqual(expect.arrayContaining(["llm_api_usage", "llm_api_usage_daily", "cost_alerts", "summary_cache"]))
-      expect(count).toBe(4)
+      expect(names).toEqual(expect.arrayContaining(["llm_api_usage", "llm_api_usage_daily", "cost_alerts", "summary_cache", "summary_jobs", "summary_job_items"]))
+      expect(count).toBe(5)
     }))
 
   it.scoped("the ledger refuses a zero standing in for an unknown cost, and a status outside success/error", () =>

@@ -82,6 +82,18 @@ describe("ledger row mapping", () => {
   })
 })
 
+describe("ledger row of a summary-job item", () => {
+  it("keeps the job item it was made for, and a line spooled before jobs existed replays with job_item_id NULL", () => {
+    const jobItemId = "6a1f2c3d-4b5e-4f60-8a71-92b3c4d5e6f7"
+    const columns = LedgerRow.toColumns(record({ jobItemId }))
+    expect(columns.job_item_id).toBe(jobItemId)
+    expect(readBack(columns).jobItemId).toBe(jobItemId)
+    expect(readBack(LedgerRow.toColumns(record())).jobItemId).toBeUndefined()
+    const { job_item_id: _item, ...older } = columns
+    expect(Schema.decodeUnknownEither(LedgerRow.SpoolLine)(JSON.stringify(older))).toEqual(Either.right({ ...older, job_item_id: null }))
+  })
+})
+
 describe("ledger row with callers", () => {
   it("a spooled row keeps its caller, and a line spooled before callers existed replays with caller NULL", () => {
     const columns = LedgerRow.toColumns(usageRow({ caller: "reports" }))

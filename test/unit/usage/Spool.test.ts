@@ -22,7 +22,8 @@ const row = (id: string): Columns => ({
   attempt: 1,
   latency_ms: 100,
   purpose: "summary",
-  caller: null
+  caller: null,
+  job_item_id: null
 })
 
 const lines = (...ids: ReadonlyArray<string>) => ids.map((id) => JSON.stringify(row(id)) + "\n").join("")
