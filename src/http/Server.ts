@@ -1,4 +1,4 @@
-import { HttpApiBuilder, HttpApiSwagger, type HttpApp, HttpServer } from "@effect/platform"
+import { HttpApiBuilder, HttpApiSwagger, HttpServer } from "@effect/platform"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Context, Effect, Layer, Option } from "effect"
@@ -6,9 +6,7 @@ import { createServer, type Server } from "node:http"
 import { Config } from "../Config.js"
 import { LlmClient } from "../llm/LlmClient.js"
 import { Api } from "./Api.js"
-import { AuthorizationLive, authorizeBeforeBody } from "./Authorization.js"
-import { bodyLimit } from "./BodyLimit.js"
-import { jsonBody } from "./JsonBody.js"
+import { AuthorizationLive } from "./Authorization.js"
 import { ChatHttp } from "../gateway/ChatHttp.js"
 import { DashboardHttp } from "../dashboard/DashboardHttp.js"
 import type { CannotListen, PortInUse } from "./PortCheck.js"
@@ -17,8 +15,7 @@ import { SummariesHttp } from "../summarize/SummariesHttp.js"
 import { UsageHttp } from "../usage/UsageHttp.js"
 import { HealthHttp } from "./HealthHttp.js"
 import { IndexHttp } from "./IndexHttp.js"
-import { methodCheck } from "./Methods.js"
-import { requestContext } from "./RequestContext.js"
+import { gate } from "./RequestContext.js"
 
 export const ApiLive = HttpApiBuilder.api(Api).pipe(
   Layer.provide([SummariesHttp, UsageHttp, HealthHttp, ChatHttp, IndexHttp]),
@@ -28,10 +25,7 @@ export const ApiLive = HttpApiBuilder.api(Api).pipe(
 /** Routes, docs, OpenAPI document and middleware, on whatever `HttpServer` is provided. */
 export const HttpAppLive = Layer.unwrapEffect(Effect.gen(function*() {
   const { server } = yield* Config
-  // Outermost first: the request id, the method, the token (before any body byte is read), then the body's size and form.
-  const middleware = (app: HttpApp.Default) =>
-    requestContext(methodCheck(authorizeBeforeBody(server.callers)(bodyLimit(server.maxInputBytes)(jsonBody(app)))))
-  return HttpApiBuilder.serve(middleware).pipe(
+  return HttpApiBuilder.serve(gate(server)).pipe(
     Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(DashboardHttp.pipe(Layer.provide(AuthorizationLive))),
