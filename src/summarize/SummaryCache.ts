@@ -1,4 +1,4 @@
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { Clock, Context, Effect, Layer, Metric, Option } from "effect"
 import { Config } from "../Config.js"
 import { taggedCounter } from "../metrics/TaggedCounter.js"

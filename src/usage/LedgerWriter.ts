@@ -1,4 +1,4 @@
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { Clock, Deferred, Duration, Effect, Either, Metric, MetricBoundaries, Queue, Ref, Schedule } from "effect"
 import type { UsageRecord } from "../domain/UsageRecord.js"
 import { type Columns, insertParameters, insertStatement, toColumns } from "./LedgerRow.js"

@@ -1,4 +1,4 @@
-import { HttpApiBuilder } from "@effect/platform"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { Api } from "../http/Api.js"
 import * as UsageHandlers from "./UsageHandlers.js"
 
