@@ -1,5 +1,3 @@
-import { PGlite } from "@electric-sql/pglite"
-import { PGLiteSocketServer } from "@electric-sql/pglite-socket"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as PgClient from "@effect/sql-pg/PgClient"
@@ -69,6 +67,9 @@ const serveEmbedded = (directory: string, record: Owner.OwnerRecord, ownerFile: 
         try: async () => {
           // A killed owner leaves its socket file behind; this process owns DATA_DIR now.
           await fs.rm(socketPath, { force: true })
+          // Loaded only without DATABASE_URL: a server on PostgreSQL does not hold PGlite's code.
+          const { PGlite } = await import("@electric-sql/pglite")
+          const { PGLiteSocketServer } = await import("@electric-sql/pglite-socket")
           const db = await PGlite.create(pgliteDirectory)
           const server = new PGLiteSocketServer({ db: forSharing(db), path: socketPath, maxConnections: 8 })
           try {

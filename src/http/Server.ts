@@ -1,5 +1,4 @@
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
-import * as HttpApiSwagger from "@effect/platform/HttpApiSwagger"
 import * as HttpServer from "@effect/platform/HttpServer"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
@@ -9,6 +8,7 @@ import { Config } from "../Config.js"
 import { LlmClient } from "../llm/LlmClient.js"
 import { Api } from "./Api.js"
 import { AuthorizationLive } from "./Authorization.js"
+import { DocsPageLive } from "./DocsPage.js"
 import { ChatHttp } from "../gateway/ChatHttp.js"
 import { DashboardHttp } from "../dashboard/DashboardHttp.js"
 import type { CannotListen, PortInUse } from "./PortCheck.js"
@@ -28,7 +28,7 @@ export const ApiLive = HttpApiBuilder.api(Api).pipe(
 export const HttpAppLive = Layer.unwrapEffect(Effect.gen(function*() {
   const { server } = yield* Config
   return HttpApiBuilder.serve(gate(server)).pipe(
-    Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
+    Layer.provide(DocsPageLive),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(DashboardHttp.pipe(Layer.provide(AuthorizationLive))),
     Layer.provide(ApiLive)

@@ -81,7 +81,7 @@ interface Lane {
 }
 
 /**
- * `size` threads, each request to the one with the fewest waiting. A thread that dies (past its
+ * `size` threads, started with the first request, each request to the one with the fewest waiting. A thread that dies (past its
  * heap limit, say) fails only the requests it held, as defects (the caller's input is not at
  * fault), and is replaced; closing terminates them all.
  */
@@ -109,8 +109,11 @@ const makeThreads = (entry: string, size: number) => {
     })
     return lane
   }
-  for (let i = 0; i < size; i++) lanes.push(spawn(i))
-  const leastBusy = () => lanes.reduce((best, lane) => (lane.waiting.size < best.waiting.size ? lane : best))
+  // Started with the first change, not at start: a thread holds tens of MB that an idle server need not.
+  const leastBusy = () => {
+    if (lanes.length === 0) for (let i = 0; i < size; i++) lanes.push(spawn(i))
+    return lanes.reduce((best, lane) => (lane.waiting.size < best.waiting.size ? lane : best))
+  }
 
   const process = (change: ChangeInput, layout: ChangeLayout) =>
     Effect.async<ProcessedChange, InvalidDiff>((resume) => {
