@@ -270,8 +270,10 @@ export const run = async (quick: boolean, forceProfile: boolean): Promise<Overhe
         { name: "bare node:http + undici proxy (streaming)", url: started[1]!.target.url, headers: started[1]!.target.headers ?? {} },
         { name: `${GATEWAY_NAME} (streaming)`, url: gateway.target.url, headers: {} }
       ], streamBody, t.rounds, quick ? 300 : 1_000)
-      // Both targets made the same number of streams: half of the upstream calls are the service's.
-      serviceCalls += await upstream.take() / 2
+      // Both targets made the same number of streams: half of the upstream calls are the service's, one per stream.
+      const streamed = await upstream.take() / 2
+      serviceCalls += streamed
+      summaries += streamed
       for (const s of streaming) log(`${s.name}: TTFB p50 ${s.p50Ms.toFixed(2)} ms  p99 ${s.p99Ms.toFixed(2)} ms  (${s.requests} streams, ${s.errors} errors)`)
     } catch (error) {
       streamingError = String(error)

@@ -117,7 +117,7 @@ const targetLines = (o: OverheadResult): Array<string> => {
   lines.push(...gatewayLines(o))
   const l = o.ledger
   lines.push(`ledger: ${l.rows} rows for ${l.upstreamCalls} upstream calls made by the service (${l.summaries} summaries answered): ${l.rows === l.upstreamCalls ? "every call has its row" : "MISMATCH"}`)
-  lines.push(`upstream calls per summary or chat request (structured summaries by default): ${f2(l.upstreamCalls / l.summaries)} (1.00: no corrective call; the emulator answers a valid structured summary)`)
+  lines.push(`upstream calls per request the service answered (summaries, structured by default; chat completions; streams): ${f2(l.upstreamCalls / l.summaries)} (1.00: no corrective call or retry; the emulator answers a valid structured summary)`)
   return lines
 }
 
