@@ -81,9 +81,9 @@ interface Lane {
 }
 
 /**
- * `size` threads, started with the first request, each request to the one with the fewest waiting. A thread that dies (past its
- * heap limit, say) fails only the requests it held, as defects (the caller's input is not at
- * fault), and is replaced; closing terminates them all.
+ * `size` threads, started with the first request; each request goes to the one with the fewest
+ * waiting. A thread that dies (past its heap limit, say) fails only the requests it held, as
+ * defects (the caller's input is not at fault), and is replaced; closing terminates them all.
  */
 const makeThreads = (entry: string, size: number) => {
   let nextId = 0
@@ -101,9 +101,12 @@ const makeThreads = (entry: string, size: number) => {
       resume?.(reply)
     })
     // An 'error' (uncaught, or out of memory) is followed by 'exit', where the requests are failed.
-    thread.on("error", () => {})
+    let cause = ""
+    thread.on("error", (error) => {
+      cause = `: ${error.message}`
+    })
     thread.once("exit", (code) => {
-      for (const resume of lane.waiting.values()) resume({ _tag: "Died", message: `the change worker exited (code ${code})` })
+      for (const resume of lane.waiting.values()) resume({ _tag: "Died", message: `the change worker exited (code ${code})${cause}` })
       lane.waiting.clear()
       if (!closing) lanes[index] = spawn(index)
     })
