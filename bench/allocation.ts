@@ -8,15 +8,48 @@ import { WebSocket } from "undici"
 
 interface ProfileNode {
   readonly selfSize: number
+  readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number }
   readonly children: ReadonlyArray<ProfileNode>
 }
 
-const totalBytes = (node: ProfileNode): number => node.children.reduce((sum, child) => sum + totalBytes(child), node.selfSize)
+/** Where allocations were made: a package (`effect`, `openai`, ...), a project file, or Node itself. */
+const placeOf = (url: string): string => {
+  const modules = url.lastIndexOf("/node_modules/")
+  if (modules !== -1) {
+    const parts = url.slice(modules + "/node_modules/".length).split("/")
+    return parts[0]!.startsWith("@") ? `${parts[0]}/${parts[1]}` : parts[0]!
+  }
+  const project = /\/((?:src|dist)\/.*)$/.exec(url)
+  if (project !== null) return project[1]!
+  return url === "" ? "(native/VM)" : url.startsWith("node:") ? "node internals" : url
+}
+
+export interface Allocation {
+  readonly bytes: number
+  /** Bytes by place (self size), largest first. */
+  readonly places: ReadonlyArray<readonly [string, number]>
+}
+
+const tally = (head: ProfileNode): Allocation => {
+  const places = new Map<string, number>()
+  let bytes = 0
+  const stack = [head]
+  while (stack.length > 0) {
+    const node = stack.pop()!
+    bytes += node.selfSize
+    if (node.selfSize > 0) {
+      const place = placeOf(node.callFrame.url)
+      places.set(place, (places.get(place) ?? 0) + node.selfSize)
+    }
+    stack.push(...node.children)
+  }
+  return { bytes, places: [...places].sort((a, b) => b[1] - a[1]) }
+}
 
 export interface Sampler {
   readonly start: () => Promise<void>
-  /** Stops sampling; the estimated bytes allocated since `start`. */
-  readonly stop: () => Promise<number>
+  /** Stops sampling; the estimated bytes allocated since `start`, in all and by place. */
+  readonly stop: () => Promise<Allocation>
   readonly close: () => void
 }
 
@@ -52,7 +85,7 @@ export const connect = async (inspectorPort: number, intervalBytes = 16_384): Pr
     },
     stop: async () => {
       const { profile } = (await send("HeapProfiler.stopSampling")) as { readonly profile: { readonly head: ProfileNode } }
-      return totalBytes(profile.head)
+      return tally(profile.head)
     },
     close: () => socket.close()
   }

@@ -89,6 +89,8 @@ export interface MemoryFigures {
   readonly idleRssMb: number
   readonly allocatedKbPerRequest: number
   readonly requests: number
+  /** Where it was allocated: the ten largest places (a package, a project file, Node), KB per summary. */
+  readonly places: ReadonlyArray<{ readonly place: string; readonly kbPerRequest: number }>
 }
 
 /** The text-format reference: the same service with `SUMMARY_FORMAT=text`, measured in round 1 only. */
@@ -151,11 +153,17 @@ const measureMemory = async (upstream: Upstream, db: ServiceDatabase, t: Timing)
     const sampler = await heapSampler(inspectorPort)
     await sampler.start()
     const run = await load(instance, 32, { ...t, warmupMs: 0 })
-    const bytes = await sampler.stop()
+    const allocation = await sampler.stop()
     sampler.close()
     const requests = run.requests + run.errors
+    const perRequestKb = (bytes: number) => bytes / 1024 / requests
     return {
-      figures: { idleRssMb, allocatedKbPerRequest: bytes / 1024 / requests, requests },
+      figures: {
+        idleRssMb,
+        allocatedKbPerRequest: perRequestKb(allocation.bytes),
+        requests,
+        places: allocation.places.slice(0, 10).map(([place, bytes]) => ({ place, kbPerRequest: perRequestKb(bytes) }))
+      },
       summaries: warm.requests + warm.errors + requests
     }
   } finally {

@@ -102,7 +102,7 @@ const targetLines = (o: OverheadResult): Array<string> => {
   lines.push(`service peak memory (VmHWM): ${f0(r.service.peakMb)} MB; target < 200 MB: ${verdict(r.service.peakMb < 200)}`)
   if (o.memory !== null) {
     lines.push(`service idle memory (VmRSS 2 s after start, no request yet): ${f0(o.memory.idleRssMb)} MB; target < 130 MB: ${verdict(o.memory.idleRssMb < 130)}`)
-    lines.push(`service allocation per summary at 32 in flight (V8 sampling heap profiler, collected objects included, ${o.memory.requests} summaries): ${f0(o.memory.allocatedKbPerRequest)} KB; target < 250 KB: ${verdict(o.memory.allocatedKbPerRequest < 250)}`)
+    lines.push(`service allocation per summary at 32 in flight (V8 sampling heap profiler, collected objects included, ${o.memory.requests} summaries): ${f0(o.memory.allocatedKbPerRequest)} KB; target < 250 KB: ${verdict(o.memory.allocatedKbPerRequest < 250)}; by place: ${o.memory.places.map((p) => `${p.place} ${f0(p.kbPerRequest)} KB`).join(", ")}`)
   } else {
     lines.push(`service idle memory and allocation per summary: not measured (${o.memoryError})`)
   }
