@@ -54,8 +54,8 @@ export const sdkDirect = (upstream: Upstream, body: string, fetch: "undici" | "d
   stop: async () => {}
 })
 
-const nodeProxy = async (name: string, script: string, upstream: Upstream, body: string): Promise<Contender> => {
-  const child = start(name, ["--import", "tsx", script, upstream.baseUrl])
+const nodeProxy = async (name: string, script: string, upstream: Upstream, body: string, ...args: ReadonlyArray<string>): Promise<Contender> => {
+  const child = start(name, ["--import", "tsx", script, upstream.baseUrl, ...args])
   const { url } = (await child.nextLine()) as { url: string }
   return {
     name,
@@ -70,6 +70,12 @@ export const bareProxy = (upstream: Upstream, body: string) =>
 
 export const sdkProxy = (upstream: Upstream, body: string) =>
   nodeProxy("node:http + openai SDK proxy", "bench/sdkProxy.ts", upstream, body)
+
+export const MINIMAL_EFFECT_NAME = "minimal Effect HttpApi + SDK + INSERT"
+
+/** The Effect floor (bench/minimalEffect.ts), writing its rows to a table of its own in `databaseUrl`. */
+export const minimalEffect = (upstream: Upstream, body: string, databaseUrl: string) =>
+  nodeProxy(MINIMAL_EFFECT_NAME, "bench/minimalEffect.ts", upstream, body, databaseUrl)
 
 const PORTKEY_VERSION = "1.15.2"
 const PORTKEY_PREFIX = "/tmp/portkey-gw"
@@ -170,6 +176,8 @@ export const service = async (
     /** A spool directory of its own, for a second instance running beside the first. */
     readonly dataDir?: string
     readonly name?: string
+    /** Settings over the defaults below (the text-format reference sets SUMMARY_FORMAT). */
+    readonly env?: Readonly<Record<string, string>>
   } = {}
 ): Promise<Contender> => {
   const port = await freePort()
@@ -188,7 +196,8 @@ export const service = async (
       LLM_QUEUE_MAX: "10000",
       LOG_LEVEL: "warning",
       HOST: "127.0.0.1",
-      PORT: String(port)
+      PORT: String(port),
+      ...options.env
     }
   })
   await waitForPort(child, port)

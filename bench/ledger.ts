@@ -6,7 +6,7 @@
  *      the daily rollup, beside the same aggregate computed from the base table.
  * Run: npx tsx bench/ledger.ts [--quick]
  */
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { PgClient } from "@effect/sql-pg"
 import { Context, Effect, Layer, Logger, LogLevel } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"

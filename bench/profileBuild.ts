@@ -26,9 +26,22 @@ export const buildForProfile = async (): Promise<string> => {
     outbase: projectRoot,
     format: "esm",
     platform: "node",
-    target: "node20",
+    target: `node${process.versions.node}`,
+    logLevel: "warning"
+  })
+  // The change workers' entry, where `npm run build` puts it beside the code that starts them.
+  await build({
+    entryPoints: [Path.join(projectRoot, "src/summarize/ChangeWorker.ts")],
+    outfile: Path.join(PROFILE_BUILD, "src/summarize/change-worker.js"),
+    bundle: true,
+    packages: "external",
+    format: "esm",
+    platform: "node",
+    target: `node${process.versions.node}`,
     logLevel: "warning"
   })
   symlinkSync(Path.join(projectRoot, "node_modules"), Path.join(PROFILE_BUILD, "node_modules"))
+  // The service reads its version from package.json, imported two folders above src/http.
+  symlinkSync(Path.join(projectRoot, "package.json"), Path.join(PROFILE_BUILD, "package.json"))
   return Path.join(PROFILE_BUILD, "src/main.js")
 }

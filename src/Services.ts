@@ -1,4 +1,4 @@
-import { NodeHttpClient } from "@effect/platform-node"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Layer } from "effect"
 import { AlertLedger } from "./budget/AlertLedger.js"
 import { AlertSender } from "./budget/AlertSender.js"

@@ -1,5 +1,6 @@
-import { FileSystem } from "@effect/platform"
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Console, Data, Effect, Layer, Logger, LogLevel } from "effect"
 import { parseArgs } from "node:util"
 import { Config, load } from "./Config.js"

@@ -1,4 +1,4 @@
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import type { BigDecimal } from "effect"
 import { Array as Arr, Context, Data, Effect, Layer, Option, Schema } from "effect"
 import { format as exact } from "../domain/Money.js"

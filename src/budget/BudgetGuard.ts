@@ -1,4 +1,4 @@
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { BigDecimal, Clock, Context, Effect, Either, Layer, Metric, Option, Ref, Schema } from "effect"
 import { Config } from "../Config.js"
 import { BudgetExceeded } from "../domain/LlmError.js"

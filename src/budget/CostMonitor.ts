@@ -1,4 +1,4 @@
-import type { SqlClient } from "@effect/sql"
+import type * as SqlClient from "@effect/sql/SqlClient"
 import { Array as Arr, BigDecimal, Clock, Context, Duration, Effect, Layer, Metric, Option, Order, Schedule } from "effect"
 import { Config } from "../Config.js"
 import { format as exact } from "../domain/Money.js"

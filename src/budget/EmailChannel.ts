@@ -1,5 +1,4 @@
 import { Data, Effect, Redacted } from "effect"
-import nodemailer from "nodemailer"
 import type { AlertChannel } from "./AlertChannel.js"
 import { subject, text } from "./AlertMessage.js"
 
@@ -22,7 +21,8 @@ const sendTimeout = "60 seconds"
 export const make = (options: EmailOptions) =>
   Effect.map(
     Effect.acquireRelease(
-      Effect.sync(() => nodemailer.createTransport({ url: Redacted.value(options.smtpUrl), ...timeouts })),
+      // Loaded only when SMTP_URL is set.
+      Effect.map(Effect.promise(() => import("nodemailer")), ({ default: nodemailer }) => nodemailer.createTransport({ url: Redacted.value(options.smtpUrl), ...timeouts })),
       (transport) => Effect.sync(() => transport.close())
     ),
     (transport): AlertChannel => ({

@@ -1,8 +1,6 @@
-import { PGlite } from "@electric-sql/pglite"
-import { PGLiteSocketServer } from "@electric-sql/pglite-socket"
-import type { SqlClient } from "@effect/sql"
+import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
-import { PgClient } from "@effect/sql-pg"
+import * as PgClient from "@effect/sql-pg/PgClient"
 import { Data, Duration, Effect, Layer, Option, Redacted, Schedule } from "effect"
 import * as fs from "node:fs/promises"
 import * as Path from "node:path"
@@ -71,7 +69,8 @@ const serveEmbedded = (directory: string, record: Owner.OwnerRecord, ownerFile: 
     // Two resources, two acquires: a socket that cannot start still closes the database opened before it.
     const db = yield* Effect.acquireRelease(
       Effect.tryPromise({
-        try: () => PGlite.create(pgliteDirectory),
+        // Loaded only without DATABASE_URL: a server on PostgreSQL does not hold PGlite's code.
+        try: () => import("@electric-sql/pglite").then(({ PGlite }) => PGlite.create(pgliteDirectory)),
         catch: failed(`Could not open the embedded database in ${pgliteDirectory}`, damaged)
       }),
       (db) => Effect.promise(() => db.close()).pipe(Effect.zipRight(DataDir.restrictTree(pgliteDirectory)))
@@ -81,6 +80,7 @@ const serveEmbedded = (directory: string, record: Owner.OwnerRecord, ownerFile: 
         try: async () => {
           // A killed owner leaves its socket file behind; this process owns DATA_DIR now.
           await fs.rm(socketPath, { force: true })
+          const { PGLiteSocketServer } = await import("@electric-sql/pglite-socket")
           const server = new PGLiteSocketServer({ db: forSharing(db), path: socketPath, maxConnections: 8 })
           await server.start()
           return server

@@ -1,4 +1,4 @@
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import * as Migrator from "@effect/sql/Migrator"
 import { Effect, Layer } from "effect"
 import createLlmApiUsage from "../../migrations/0001_create_llm_api_usage.js"

@@ -1,4 +1,4 @@
-import { HttpServerResponse } from "@effect/platform"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Cause, Clock, Context, Deferred, Effect, Either, Exit, Fiber, Layer, Mailbox, Option, Ref, Schedule, Stream } from "effect"
 import { Config } from "../Config.js"
 import { CurrentCaller } from "../domain/Caller.js"

@@ -1,4 +1,4 @@
-import { HttpServerResponse } from "@effect/platform"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type { LlmError } from "../domain/LlmError.js"
 import { waitMs } from "../llm/ErrorClassifier.js"
 import type { InvalidChatRequest } from "./ChatRequest.js"

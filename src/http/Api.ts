@@ -1,4 +1,5 @@
-import { HttpApi, OpenApi } from "@effect/platform"
+import * as HttpApi from "@effect/platform/HttpApi"
+import * as OpenApi from "@effect/platform/OpenApi"
 import { ChatApi } from "../gateway/ChatApi.js"
 import { JobsApi } from "../jobs/JobsApi.js"
 import pkg from "../../package.json" with { type: "json" }

@@ -1,6 +1,8 @@
-import { HttpApiMiddleware, HttpApiSecurity, HttpMiddleware, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import * as HttpApiMiddleware from "@effect/platform/HttpApiMiddleware"
+import * as HttpApiSecurity from "@effect/platform/HttpApiSecurity"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Layer, Option, Redacted } from "effect"
-import { timingSafeEqual, createHash } from "node:crypto"
+import { timingSafeEqual } from "node:crypto"
 import { Config } from "../Config.js"
 import { Unauthorized } from "../domain/ApiErrors.js"
 import { CurrentCaller } from "../domain/Caller.js"
@@ -15,20 +17,30 @@ export class Authorization extends HttpApiMiddleware.Tag<Authorization>()("Autho
   security: { bearer: HttpApiSecurity.bearer }
 }) {}
 
-// Hashing first gives equal lengths, so the comparison time says nothing about the token.
-const digest = (s: string) => createHash("sha256").update(s).digest()
-
 /**
- * The caller whose token this is. Every configured token is compared, whatever matched before, so
- * the time taken says neither which caller nor how many callers there are before it.
+ * The caller whose token this is. The presented token is copied into a buffer as wide as the
+ * longest configured token and compared with each of them, padded alike, in constant time; every
+ * configured token is compared, whatever matched before, so the time taken says neither which
+ * caller nor how many callers there are before it, nor how much of a token was right.
  */
-export const identify = (callers: ReadonlyArray<{ readonly name: string; readonly digest: Buffer }>) => (token: string): string | null => {
-  const presented = digest(token)
-  let found: string | null = null
-  for (const caller of callers) {
-    if (timingSafeEqual(presented, caller.digest) && found === null) found = caller.name
+export const identify = (callers: ReadonlyArray<{ readonly name: string; readonly token: string }>) => {
+  const width = Math.max(1, ...callers.map((c) => Buffer.byteLength(c.token)))
+  const padded = callers.map((c) => {
+    const bytes = Buffer.alloc(width)
+    return { name: c.name, length: bytes.write(c.token), bytes }
+  })
+  // Reused: a check runs to its end without yielding, so no two checks share it at once.
+  const presented = Buffer.alloc(width)
+  return (token: string): string | null => {
+    presented.fill(0)
+    presented.write(token)
+    const length = Buffer.byteLength(token)
+    let found: string | null = null
+    for (const caller of padded) {
+      if (timingSafeEqual(presented, caller.bytes) && length === caller.length && found === null) found = caller.name
+    }
+    return found
   }
-  return found
 }
 
 const anonymous = { name: null }
@@ -36,7 +48,7 @@ const anonymous = { name: null }
 /** Whether a bearer token is one of the configured callers'; none when no token is configured (everyone is let in). */
 export const tokenCheck = (callers: ReadonlyArray<{ readonly name: string; readonly token: Redacted.Redacted<string> }>): Option.Option<(token: string) => boolean> => {
   if (callers.length === 0) return Option.none()
-  const find = identify(callers.map((c) => ({ name: c.name, digest: digest(Redacted.value(c.token)) })))
+  const find = identify(callers.map((c) => ({ name: c.name, token: Redacted.value(c.token) })))
   return Option.some((token: string) => find(token) !== null)
 }
 
@@ -51,7 +63,7 @@ export const AuthorizationLive = Layer.effect(
   Effect.gen(function*() {
     const { server } = yield* Config
     if (server.callers.length === 0) return { bearer: () => Effect.succeed(anonymous) }
-    const find = identify(server.callers.map((c) => ({ name: c.name, digest: digest(Redacted.value(c.token)) })))
+    const find = identify(server.callers.map((c) => ({ name: c.name, token: Redacted.value(c.token) })))
     return {
       bearer: (token: Redacted.Redacted) => {
         const name = find(Redacted.value(token))
@@ -65,23 +77,19 @@ export const AuthorizationLive = Layer.effect(
 
 /**
  * The same check on `/v1/*` before anything reads the body, so a caller without the token cannot
- * make the server read (and hold) up to `MAX_INPUT_BYTES`. Whatever of the body still arrives
- * after the 401 is discarded by Node as it comes (closing at once instead could reset the
- * connection before the client has read the 401).
+ * make the server read (and hold) up to `MAX_INPUT_BYTES`: the 401 to send, or undefined to go on.
+ * Whatever of the body still arrives after the 401 is discarded by Node as it comes (closing at
+ * once instead could reset the connection before the client has read the 401).
  */
-export const authorizeBeforeBody = (callers: ReadonlyArray<{ readonly name: string; readonly token: Redacted.Redacted<string> }>) =>
+export const refusedBeforeBody = (callers: ReadonlyArray<{ readonly name: string; readonly token: Redacted.Redacted<string> }>) =>
   Option.match(tokenCheck(callers), {
-    onNone: () => HttpMiddleware.make((app) => app),
-    onSome: (check) =>
-      HttpMiddleware.make((app) =>
-        Effect.gen(function*() {
-          const request = yield* HttpServerRequest.HttpServerRequest
-          const path = request.url.split("?")[0] ?? ""
-          if (!path.startsWith("/v1/") && path !== "/v1") return yield* app
-          if (Option.exists(bearerOf(request.headers["authorization"]), check)) return yield* app
-          return HttpServerResponse.unsafeJson(
-            { _tag: unauthorized._tag, message: unauthorized.message },
-            { status: 401, headers: { "www-authenticate": "Bearer" } }
-          )
-        }))
+    onNone: () => (_path: string, _authorization: string | undefined): HttpServerResponse.HttpServerResponse | undefined => undefined,
+    onSome: (check) => (path: string, authorization: string | undefined): HttpServerResponse.HttpServerResponse | undefined => {
+      if (!path.startsWith("/v1/") && path !== "/v1") return undefined
+      if (Option.exists(bearerOf(authorization), check)) return undefined
+      return HttpServerResponse.unsafeJson(
+        { _tag: unauthorized._tag, message: unauthorized.message },
+        { status: 401, headers: { "www-authenticate": "Bearer" } }
+      )
+    }
   })

@@ -1,5 +1,7 @@
-import { FileSystem, HttpIncomingMessage, HttpMiddleware, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { NodeHttpServerRequest } from "@effect/platform-node"
+import type * as Headers from "@effect/platform/Headers"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { Effect, Option, Stream } from "effect"
 
 const tooLarge = (what: string, maxBytes: number, setting: string) =>
@@ -48,34 +50,23 @@ const withBody = (request: HttpServerRequest.HttpServerRequest, body: Buffer): H
 
 /**
  * A declared body over the limit gets a polite 413 before any byte is read; a chunked body is read
- * here up to the limit and answered 413 past it, never by dropping the connection.
+ * here up to the limit and answered 413 past it, never by dropping the connection. Either the
+ * refusal, or the request to go on with (the same one, or one whose body is the bytes read).
  */
-export const bodyLimit = (maxBytes: number, setting = "MAX_INPUT_BYTES") =>
-  HttpMiddleware.make((app) =>
-    Effect.gen(function*() {
-      const request = yield* HttpServerRequest.HttpServerRequest
-      const limited = app.pipe(Effect.provideService(HttpIncomingMessage.MaxBodySize, Option.some(FileSystem.Size(maxBytes))))
-      const length = request.headers["content-length"]
-      if (length !== undefined) {
-        const declared = Number(length)
-        return declared > maxBytes ? tooLarge(`${declared} bytes`, maxBytes, setting) : yield* limited
-      }
-      if (request.headers["transfer-encoding"] === undefined) return yield* limited
-      const body = yield* readChunked(request, maxBytes)
-      return yield* Option.match(body, {
-        onNone: () => Effect.succeed(tooLarge(`over ${maxBytes} bytes`, maxBytes, setting)),
-        onSome: (bytes) => Effect.provideService(limited, HttpServerRequest.HttpServerRequest, withBody(request, bytes))
-      })
-    })
-  )
-
-/** `bodyLimit`, with another limit for the routes named (their path, without the query): a summary job's body is a batch of summaries' bodies. */
-export const bodyLimitByPath = (maxBytes: number, routes: ReadonlyArray<readonly [path: string, maxBytes: number, setting: string]>) =>
-  HttpMiddleware.make((app) => {
-    const limited = routes.map(([path, bytes, setting]) => [path, bodyLimit(bytes, setting)(app)] as const)
-    const otherwise = bodyLimit(maxBytes)(app)
-    return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-      const path = request.url.split("?")[0]
-      return limited.find(([p]) => p === path)?.[1] ?? otherwise
-    })
-  })
+export const limitBody = (
+  request: HttpServerRequest.HttpServerRequest,
+  headers: Headers.Headers,
+  maxBytes: number,
+  setting: string
+): Effect.Effect<HttpServerResponse.HttpServerResponse | HttpServerRequest.HttpServerRequest> => {
+  const length = headers["content-length"]
+  if (length !== undefined) {
+    const declared = Number(length)
+    return Effect.succeed(declared > maxBytes ? tooLarge(`${declared} bytes`, maxBytes, setting) : request)
+  }
+  if (headers["transfer-encoding"] === undefined) return Effect.succeed(request)
+  return Effect.map(readChunked(request, maxBytes), Option.match({
+    onNone: () => tooLarge(`over ${maxBytes} bytes`, maxBytes, setting),
+    onSome: (bytes) => withBody(request, bytes)
+  }))
+}

@@ -1,5 +1,6 @@
-import { HttpApiBuilder, HttpServerRequest } from "@effect/platform"
-import { SqlClient } from "@effect/sql"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { BigDecimal, Effect, Option, Schema } from "effect"
 import { BudgetGuard } from "../budget/BudgetGuard.js"
 import { Config } from "../Config.js"

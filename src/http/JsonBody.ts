@@ -1,4 +1,6 @@
-import { HttpMiddleware, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import type * as Headers from "@effect/platform/Headers"
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect } from "effect"
 
 const maxDepth = 64
@@ -37,8 +39,8 @@ const refuse = (status: number, body: Record<string, string>) => HttpServerRespo
 
 // OpenAI clients read only OpenAI's error body, so the gateway's refusals take that shape.
 const openAiGateway = "/v1/chat/completions"
-const refuseFor = (url: string, status: number, body: { readonly _tag: string; readonly message: string; readonly field?: string }) =>
-  url.split("?")[0] === openAiGateway
+const refuseFor = (path: string, status: number, body: { readonly _tag: string; readonly message: string; readonly field?: string }) =>
+  path === openAiGateway
     ? HttpServerResponse.unsafeJson({
       error: { message: body.message, type: "invalid_request_error", param: body.field ?? null, code: status === 415 ? "unsupported_media_type" : "invalid_request" }
     }, { status })
@@ -47,31 +49,34 @@ const refuseFor = (url: string, status: number, body: { readonly _tag: string; r
 /**
  * The API takes JSON only. Other bodies (form data, multipart) would otherwise reach the
  * platform's decoders, and a malformed multipart body or a JSON text nested thousands deep there
- * ends in a 500 or a connection left open instead of an answer.
+ * ends in a 500 or a connection left open instead of an answer. The refusal, or undefined when the
+ * request goes on; its body then parsed once, here: the routes read this value (`request.json`)
+ * instead of parsing the same text again (a 2 MiB body costs milliseconds of event loop per parse,
+ * during which nothing else answers).
  */
-export const jsonBody = HttpMiddleware.make((app) =>
-  Effect.gen(function*() {
-    const request = yield* HttpServerRequest.HttpServerRequest
-    if (request.method !== "POST" && request.method !== "PUT" && request.method !== "PATCH") return yield* app
-    const contentType = request.headers["content-type"] ?? ""
-    // The dashboard's login and logout are plain HTML forms.
-    if (request.url.startsWith("/dashboard/") && /^application\/x-www-form-urlencoded\s*(;|$)/i.test(contentType)) return yield* app
-    if (!/^application\/json\s*(;|$)/i.test(contentType)) {
-      return refuseFor(request.url, 415, { _tag: "UnsupportedMediaType", message: "The request body must be JSON (Content-Type: application/json)" })
-    }
-    const text = yield* request.text.pipe(Effect.option)
-    if (text._tag === "None") return yield* app
+export const refusedJson = (
+  request: HttpServerRequest.HttpServerRequest,
+  headers: Headers.Headers,
+  path: string
+): Effect.Effect<HttpServerResponse.HttpServerResponse | undefined> => {
+  if (request.method !== "POST" && request.method !== "PUT" && request.method !== "PATCH") return Effect.succeed(undefined)
+  const contentType = headers["content-type"] ?? ""
+  // The dashboard's login and logout are plain HTML forms.
+  if (path.startsWith("/dashboard/") && /^application\/x-www-form-urlencoded\s*(;|$)/i.test(contentType)) return Effect.succeed(undefined)
+  if (!/^application\/json\s*(;|$)/i.test(contentType)) {
+    return Effect.succeed(refuseFor(path, 415, { _tag: "UnsupportedMediaType", message: "The request body must be JSON (Content-Type: application/json)" }))
+  }
+  return Effect.map(Effect.option(request.text), (text) => {
+    if (text._tag === "None") return undefined
     // The platform's own parse failure is an empty 400; the caller deserves to know what is wrong.
     const body = parseBody(text.value)
     if ("problem" in body) {
-      return refuseFor(request.url, 400, { _tag: "BadRequest", field: "body", message: `The body is not valid JSON: ${body.problem}` })
+      return refuseFor(path, 400, { _tag: "BadRequest", field: "body", message: `The body is not valid JSON: ${body.problem}` })
     }
     if (nestsDeeperThan(body.value, maxDepth)) {
-      return refuseFor(request.url, 400, { _tag: "BadRequest", field: "body", message: `The JSON body nests deeper than ${maxDepth} levels` })
+      return refuseFor(path, 400, { _tag: "BadRequest", field: "body", message: `The JSON body nests deeper than ${maxDepth} levels` })
     }
-    // Parsed once: the routes read this value instead of parsing the same text again (a 2 MiB body
-    // costs milliseconds of event loop per parse, during which nothing else answers).
     Object.defineProperty(request, "json", { value: Effect.succeed(body.value), configurable: true })
-    return yield* app
+    return undefined
   })
-)
+}

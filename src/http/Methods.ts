@@ -1,5 +1,5 @@
-import { HttpApi, HttpMiddleware, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Effect } from "effect"
+import * as HttpApi from "@effect/platform/HttpApi"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Api } from "./Api.js"
 
 export interface Route {
@@ -25,18 +25,16 @@ const allowed = new Map(routes.map((r) => [r.path, r.methods]))
 /**
  * A known path with a method it does not take gets 405 and `Allow` (rather than reaching the JSON
  * check and a 415, or the router and a 404). HEAD goes where GET goes; OPTIONS answers `Allow`.
+ * Undefined when the method is one the path takes, or the path is not known here.
  */
-export const methodCheck = HttpMiddleware.make((app) =>
-  Effect.gen(function*() {
-    const request = yield* HttpServerRequest.HttpServerRequest
-    const methods = allowed.get(request.url.split("?")[0] ?? "")
-    if (methods === undefined || methods.includes(request.method)) return yield* app
-    if (request.method === "HEAD" && methods.includes("GET")) return yield* app
-    const allow = methods.includes("GET") ? [...methods, "HEAD", "OPTIONS"] : [...methods, "OPTIONS"]
-    if (request.method === "OPTIONS") return HttpServerResponse.empty({ status: 204, headers: { allow: allow.join(", ") } })
-    return HttpServerResponse.unsafeJson(
-      { _tag: "MethodNotAllowed", message: `${request.method} is not allowed on ${request.url.split("?")[0]}; use ${methods.join(" or ")}` },
-      { status: 405, headers: { allow: allow.join(", ") } }
-    )
-  })
-)
+export const methodRefusal = (path: string, method: string): HttpServerResponse.HttpServerResponse | undefined => {
+  const methods = allowed.get(path)
+  if (methods === undefined || methods.includes(method)) return undefined
+  if (method === "HEAD" && methods.includes("GET")) return undefined
+  const allow = methods.includes("GET") ? [...methods, "HEAD", "OPTIONS"] : [...methods, "OPTIONS"]
+  if (method === "OPTIONS") return HttpServerResponse.empty({ status: 204, headers: { allow: allow.join(", ") } })
+  return HttpServerResponse.unsafeJson(
+    { _tag: "MethodNotAllowed", message: `${method} is not allowed on ${path}; use ${methods.join(" or ")}` },
+    { status: 405, headers: { allow: allow.join(", ") } }
+  )
+}

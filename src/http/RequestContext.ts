@@ -1,7 +1,14 @@
-import { HttpApp, HttpMiddleware, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Clock, Effect, Metric, MetricBoundaries } from "effect"
+import type * as Headers from "@effect/platform/Headers"
+import * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { Effect, Metric, MetricBoundaries, type Redacted } from "effect"
 import { taggedCounter } from "../metrics/TaggedCounter.js"
-import { routes } from "./Methods.js"
+import { refusedBeforeBody } from "./Authorization.js"
+import { limitBody } from "./BodyLimit.js"
+import { refusedJson } from "./JsonBody.js"
+import { methodRefusal, routes } from "./Methods.js"
 
 const requests = taggedCounter(Metric.counter("http_requests_total", { description: "HTTP requests by route and status" }), "route", "status")
 
@@ -24,35 +31,70 @@ const durationOf = (route: string, status: string) => {
 const knownRoutes = [...routes.map((r) => r.path), "/dashboard"].sort((a, b) => b.length - a.length)
 
 // Unknown paths share one label, so a scanner cannot blow up the metric's cardinality.
-const routeOf = (url: string) => {
-  const path = url.split("?")[0] ?? ""
-  return knownRoutes.find((r) => path === r || (r !== "/" && path.startsWith(`${r}/`))) ?? "other"
+const routeOf = (path: string) => knownRoutes.find((r) => path === r || (r !== "/" && path.startsWith(`${r}/`))) ?? "other"
+
+const pathOf = (url: string) => {
+  const query = url.indexOf("?")
+  return query === -1 ? url : url.slice(0, query)
 }
 
 const wellFormed = /^[\w.:-]{1,100}$/
 
+export interface GateSettings {
+  readonly callers: ReadonlyArray<{ readonly name: string; readonly token: Redacted.Redacted<string> }>
+  readonly maxInputBytes: number
+  /** Routes whose bodies have a limit of their own (a summary job's body is a batch of summaries' bodies). */
+  readonly bodyLimits: ReadonlyArray<{ readonly path: string; readonly maxBytes: number; readonly setting: string }>
+}
+
 /**
- * A request id on every response and on every log line of the request: the caller's
+ * Every request's way in, in one middleware so that the path, the route and the headers are
+ * worked out once: the request id, then the method (405), the token before any body byte is
+ * read (401), the body's size (413) and form (415, 400), then the routes.
+ *
+ * A request id is on every response and on every log line of the request: the caller's
  * `X-Request-Id` when it is well-formed (letters, digits, `_.:-`, up to 100), a fresh UUID
  * otherwise. Routed responses are sent before a middleware sees them, so the header is added by a
- * pre-response handler; answers made by the middlewares themselves (401, 405, 413, 415, 400) get it here.
+ * pre-response handler; the refusals made here get it directly.
  */
-export const requestContext = HttpMiddleware.make((app) =>
-  Effect.gen(function*() {
-    const request = yield* HttpServerRequest.HttpServerRequest
-    const startedAt = yield* Clock.currentTimeMillis
-    const given = request.headers["x-request-id"]
-    const requestId = given !== undefined && wellFormed.test(given) ? given : crypto.randomUUID()
-    const route = routeOf(request.url)
-    yield* HttpApp.appendPreResponseHandler((_, response) => Effect.succeed(HttpServerResponse.setHeader(response, "x-request-id", requestId)))
-    return yield* Effect.gen(function*() {
-      const response = yield* app
-      const status = String(response.status)
-      const seconds = ((yield* Clock.currentTimeMillis) - startedAt) / 1000
-      yield* Metric.increment(requests(route, status))
-      yield* Metric.update(durationOf(route, status), seconds)
-      yield* Effect.logDebug("HTTP request answered").pipe(Effect.annotateLogs({ status: response.status, durationMs: Math.round(seconds * 1000) }))
-      return HttpServerResponse.setHeader(response, "x-request-id", requestId)
-    }).pipe(Effect.annotateLogs({ requestId, method: request.method, route }))
-  })
-)
+export const gate = (settings: GateSettings) => {
+  const refusedAuth = refusedBeforeBody(settings.callers)
+  const answer = <E, R>(app: HttpApp.Default<E, R>, request: HttpServerRequest.HttpServerRequest, headers: Headers.Headers, path: string) => {
+    const refusal = methodRefusal(path, request.method) ?? refusedAuth(path, headers["authorization"])
+    if (refusal !== undefined) return Effect.succeed(refusal)
+    const own = settings.bodyLimits.find((limit) => limit.path === path)
+    const limit = own ?? { maxBytes: settings.maxInputBytes, setting: "MAX_INPUT_BYTES" }
+    return Effect.flatMap(limitBody(request, headers, limit.maxBytes, limit.setting), (limited) =>
+      HttpServerResponse.isServerResponse(limited)
+        ? Effect.succeed(limited)
+        : Effect.flatMap(refusedJson(limited, headers, path), (refused) =>
+          refused !== undefined
+            ? Effect.succeed(refused)
+            : limited === request
+            ? app
+            : Effect.provideService(app, HttpServerRequest.HttpServerRequest, limited)))
+  }
+  return HttpMiddleware.make((app) =>
+    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+      const startedAt = performance.now()
+      // Read once: each read of `request.headers` copies the headers into a new object.
+      const headers = request.headers
+      const path = pathOf(request.url)
+      const given = headers["x-request-id"]
+      const requestId = given !== undefined && wellFormed.test(given) ? given : crypto.randomUUID()
+      const route = routeOf(path)
+      return HttpApp.appendPreResponseHandler((_, response) => Effect.succeed(HttpServerResponse.setHeader(response, "x-request-id", requestId))).pipe(
+        Effect.zipRight(answer(app, request, headers, path)),
+        Effect.tap((response) => {
+          const status = String(response.status)
+          const seconds = (performance.now() - startedAt) / 1000
+          requests(route, status).unsafeUpdate(1, [])
+          durationOf(route, status).unsafeUpdate(seconds, [])
+          return Effect.logDebug("HTTP request answered").pipe(Effect.annotateLogs({ status: response.status, durationMs: Math.round(seconds * 1000) }))
+        }),
+        Effect.map((response) => HttpServerResponse.setHeader(response, "x-request-id", requestId)),
+        Effect.annotateLogs({ requestId, method: request.method, route })
+      )
+    })
+  )
+}

@@ -1,14 +1,15 @@
-import { HttpApiBuilder, HttpApiSwagger, type HttpApp, HttpMiddleware, HttpServer } from "@effect/platform"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
+import * as HttpServer from "@effect/platform/HttpServer"
 import type { ServeError } from "@effect/platform/HttpServerError"
-import { NodeHttpServer } from "@effect/platform-node"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Context, Effect, Layer, Option } from "effect"
 import { createServer, type Server } from "node:http"
 import { Config } from "../Config.js"
 import { LlmClient } from "../llm/LlmClient.js"
 import { Api } from "./Api.js"
-import { AuthorizationLive, authorizeBeforeBody } from "./Authorization.js"
-import { bodyLimitByPath } from "./BodyLimit.js"
-import { jsonBody } from "./JsonBody.js"
+import { AuthorizationLive } from "./Authorization.js"
+import { DocsPageLive } from "./DocsPage.js"
 import { ChatHttp } from "../gateway/ChatHttp.js"
 import { DashboardHttp } from "../dashboard/DashboardHttp.js"
 import { JobsHttp } from "../jobs/JobsHttp.js"
@@ -18,8 +19,7 @@ import { SummariesHttp } from "../summarize/SummariesHttp.js"
 import { UsageHttp } from "./UsageHttp.js"
 import { HealthHttp } from "./HealthHttp.js"
 import { IndexHttp } from "./IndexHttp.js"
-import { methodCheck } from "./Methods.js"
-import { requestContext } from "./RequestContext.js"
+import { gate } from "./RequestContext.js"
 import * as Spans from "../telemetry/Spans.js"
 
 export const ApiLive = HttpApiBuilder.api(Api).pipe(
@@ -30,13 +30,10 @@ export const ApiLive = HttpApiBuilder.api(Api).pipe(
 /** Routes, docs, OpenAPI document and middleware, on whatever `HttpServer` is provided. */
 export const HttpAppLive = Layer.unwrapEffect(Effect.gen(function*() {
   const { jobs, server } = yield* Config
-  const limit = bodyLimitByPath(server.maxInputBytes, [["/v1/summary-jobs", jobs.maxBytes, "JOB_MAX_BYTES"]])
-  // Outermost first: the request id, the method, the token (before any body byte is read), then the body's size and form.
-  const middleware = (app: HttpApp.Default) =>
-    requestContext(methodCheck(authorizeBeforeBody(server.callers)(limit(jsonBody(app)))))
-  return HttpApiBuilder.serve(middleware).pipe(
+  const bodyLimits = [{ path: "/v1/summary-jobs", maxBytes: jobs.maxBytes, setting: "JOB_MAX_BYTES" }]
+  return HttpApiBuilder.serve(gate({ ...server, bodyLimits })).pipe(
     HttpMiddleware.withSpanNameGenerator(Spans.httpRequestName),
-    Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
+    Layer.provide(DocsPageLive),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(DashboardHttp.pipe(Layer.provide(AuthorizationLive))),
     Layer.provide(ApiLive)

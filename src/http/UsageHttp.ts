@@ -1,4 +1,6 @@
-import { HttpApiBuilder, HttpRouter, HttpServerRequest } from "@effect/platform"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import { Effect, Layer } from "effect"
 import type { BadRequest } from "../domain/ApiErrors.js"
 import { budgetStatus } from "../budget/BudgetGuard.js"

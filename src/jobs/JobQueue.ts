@@ -1,4 +1,4 @@
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
 import { Chunk, Context, Data, Deferred, Effect, FiberSet, Layer, Option, Queue, Ref, Runtime, Schedule } from "effect"
 import type { Scope } from "effect"

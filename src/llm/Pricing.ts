@@ -1,4 +1,6 @@
-import { HttpClient, HttpClientRequest, HttpClientResponse } from "@effect/platform"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import type { BigDecimal } from "effect"
 import { Context, Duration, Effect, Fiber, Layer, Option, Redacted, Ref } from "effect"
 import * as Path from "node:path"

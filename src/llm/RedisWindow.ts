@@ -1,6 +1,5 @@
 import { Data, Effect, Redacted } from "effect"
 import type { Scope } from "effect"
-import { Redis } from "ioredis"
 import type { LocalWindow } from "./LocalWindow.js"
 import type { WindowRule } from "./SlidingWindow.js"
 import { type Admission, afterPauseMs, type WindowStore } from "./WindowStore.js"
@@ -94,7 +93,8 @@ export interface RedisWindowOptions {
 export const makeRedisWindow = (options: RedisWindowOptions, own: LocalWindow): Effect.Effect<RedisWindow, never, Scope.Scope> =>
   Effect.gen(function*() {
     const client = yield* Effect.acquireRelease(
-      Effect.sync(() =>
+      // Loaded only when REDIS_URL is set: a server without Redis does not hold the client's code.
+      Effect.map(Effect.promise(() => import("ioredis")), ({ Redis }) =>
         new Redis(Redacted.value(options.url), {
           lazyConnect: true,
           // Fail at once while disconnected instead of queueing: the limiter then uses its local share.

@@ -1,5 +1,3 @@
-import * as Worker from "@effect/platform/Worker"
-import * as NodeWorker from "@effect/platform-node/NodeWorker"
 import { Context, Data, Effect, Layer } from "effect"
 import { createHash } from "node:crypto"
 import { existsSync } from "node:fs"
@@ -9,8 +7,8 @@ import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { Worker as Thread } from "node:worker_threads"
 import { Config } from "../Config.js"
-import type { InvalidDiff } from "./Change.js"
-import { type ChangeInput, type ChangeLayout, processChange, ProcessChange, type ProcessedChange } from "./ChangeWork.js"
+import { InvalidDiff } from "./Change.js"
+import { type ChangeInput, type ChangeLayout, type ChangeReply, type ChangeRequest, processChange, type ProcessedChange } from "./ChangeWork.js"
 
 /**
  * Parses and condenses changes. The server does it in a pool of worker threads, so that a large
@@ -76,19 +74,79 @@ const workerEntry: Effect.Effect<string, WorkerEntryUnavailable> = Effect.suspen
   existsSync(BUNDLED_ENTRY) ? Effect.succeed(fileURLToPath(BUNDLED_ENTRY)) : bundleSource
 )
 
-class Pool extends Context.Tag("ChangeProcessor/Pool")<Pool, Worker.SerializedWorkerPool<ProcessChange>>() {}
+/** One worker thread and the requests it has not answered yet, by id. */
+interface Lane {
+  readonly thread: Thread
+  readonly waiting: Map<number, (reply: ChangeReply | { readonly _tag: "Died"; readonly message: string }) => void>
+}
+
+/**
+ * `size` threads, started with the first request; each request goes to the one with the fewest
+ * waiting. A thread that dies (past its heap limit, say) fails only the requests it held, as
+ * defects (the caller's input is not at fault), and is replaced; closing terminates them all.
+ */
+const makeThreads = (entry: string, size: number) => {
+  let nextId = 0
+  let closing = false
+  const lanes: Array<Lane> = []
+  const spawn = (index: number): Lane => {
+    const thread = new Thread(entry, {
+      name: `change-worker-${index}`,
+      resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB, maxYoungGenerationSizeMb: WORKER_YOUNG_MB }
+    })
+    const lane: Lane = { thread, waiting: new Map() }
+    thread.on("message", (reply: ChangeReply) => {
+      const resume = lane.waiting.get(reply.id)
+      lane.waiting.delete(reply.id)
+      resume?.(reply)
+    })
+    // An 'error' (uncaught, or out of memory) is followed by 'exit', where the requests are failed.
+    let cause = ""
+    thread.on("error", (error) => {
+      cause = `: ${error.message}`
+    })
+    thread.once("exit", (code) => {
+      for (const resume of lane.waiting.values()) resume({ _tag: "Died", message: `the change worker exited (code ${code})${cause}` })
+      lane.waiting.clear()
+      if (!closing) lanes[index] = spawn(index)
+    })
+    return lane
+  }
+  // Started with the first change, not at start: a thread holds tens of MB that an idle server need not.
+  const leastBusy = () => {
+    if (lanes.length === 0) for (let i = 0; i < size; i++) lanes.push(spawn(i))
+    return lanes.reduce((best, lane) => (lane.waiting.size < best.waiting.size ? lane : best))
+  }
+
+  const process = (change: ChangeInput, layout: ChangeLayout) =>
+    Effect.async<ProcessedChange, InvalidDiff>((resume) => {
+      const lane = leastBusy()
+      const id = nextId++
+      lane.waiting.set(id, (reply) => {
+        switch (reply._tag) {
+          case "Processed":
+            return resume(Effect.succeed(reply.value))
+          case "InvalidDiff":
+            return resume(Effect.fail(new InvalidDiff({ message: reply.message })))
+          default:
+            return resume(Effect.die(new Error(reply.message)))
+        }
+      })
+      lane.thread.postMessage({ id, change, layout } satisfies ChangeRequest)
+      // An interrupted caller's reply is dropped when it comes.
+      return Effect.sync(() => lane.waiting.delete(id))
+    })
+
+  const close = Effect.promise(() => {
+    closing = true
+    return Promise.all(lanes.map((lane) => lane.thread.terminate()))
+  })
+  return { process, close }
+}
 
 const workers = (size: number) =>
-  Layer.unwrapEffect(Effect.map(workerEntry, (entry) => {
-    const spawn = (id: number) => new Thread(entry, { name: `change-worker-${id}`, resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB, maxYoungGenerationSizeMb: WORKER_YOUNG_MB } })
-    const pool = Worker.makePoolSerializedLayer(Pool, { size, concurrency: 1 }).pipe(Layer.provide(NodeWorker.layer(spawn)))
-    return Layer.effect(
-      ChangeProcessor,
-      Effect.map(Pool, (pool) =>
-        ChangeProcessor.of({
-          // A worker that dies or a message that does not decode is a defect, not the caller's fault.
-          process: (change, layout) => pool.executeEffect(new ProcessChange({ change, layout })).pipe(Effect.catchTags({ WorkerError: Effect.die, ParseError: Effect.die }))
-        })
-      )
-    ).pipe(Layer.provide(pool))
+  Layer.scoped(ChangeProcessor, Effect.gen(function*() {
+    const entry = yield* workerEntry
+    const threads = yield* Effect.acquireRelease(Effect.sync(() => makeThreads(entry, size)), (threads) => threads.close)
+    return ChangeProcessor.of({ process: threads.process })
   }))

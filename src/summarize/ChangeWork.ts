@@ -1,6 +1,6 @@
 import { Either, Schema } from "effect"
 import { createHash } from "node:crypto"
-import { fromTexts, fromUnifiedDiff, InvalidDiff } from "./Change.js"
+import { fromTexts, fromUnifiedDiff, type InvalidDiff } from "./Change.js"
 import { condense, render } from "./Condense.js"
 import { GroundingBasis, groundingBasis } from "./Grounding.js"
 import { isCosmeticOnly } from "./Normalize.js"
@@ -46,12 +46,18 @@ export const ProcessedChange = Schema.Struct({
 })
 export type ProcessedChange = typeof ProcessedChange.Type
 
-/** The one request the change workers answer. */
-export class ProcessChange extends Schema.TaggedRequest<ProcessChange>()("ProcessChange", {
-  failure: InvalidDiff,
-  success: ProcessedChange,
-  payload: { change: ChangeInput, layout: ChangeLayout }
-}) {}
+/** What a change worker thread is asked: one change, numbered so that its reply finds its caller. */
+export interface ChangeRequest {
+  readonly id: number
+  readonly change: ChangeInput
+  readonly layout: ChangeLayout
+}
+
+/** A change worker's reply: the processed change, why the diff is unreadable, or the defect it hit. */
+export type ChangeReply =
+  | { readonly id: number; readonly _tag: "Processed"; readonly value: ProcessedChange }
+  | { readonly id: number; readonly _tag: "InvalidDiff"; readonly message: string }
+  | { readonly id: number; readonly _tag: "Defect"; readonly message: string }
 
 /** The condensed change laid out for the model's input budget. */
 const layOut = (sections: ReturnType<typeof condense>, text: string, layout: ChangeLayout): ChangeText => {

@@ -101,11 +101,12 @@ const make = Effect.gen(function*() {
         return { ...base, status: "summarized", summary: COSMETIC_SUMMARY, structured: cosmeticStructured(COSMETIC_SUMMARY), fallbackReason: null, usage: null, attempts: 0, latencyMs: yield* elapsed } satisfies Summary
       }
 
-      const key = createHash("sha256")
+      // With the cache off (SUMMARY_CACHE_TTL_MS=0) nothing reads the key, so it is not hashed.
+      const key = settings.cacheTtlMs === 0 ? null : createHash("sha256")
         .update(JSON.stringify([PROMPT_VERSION, settings.format, settings.format === "text" ? null : STRUCTURED_PROMPT_VERSION, model, openrouter.fallbackModels, temperature, maxTokens, language ?? null, settings.largeChange, settings.maxParts, document ?? null, textHash]))
         .digest("hex")
 
-      const cached = yield* cache.get(key)
+      const cached = key === null ? Option.none() : yield* cache.get(key)
       if (Option.isSome(cached)) {
         yield* Metric.increment(summaries("summarized", "cached"))
         // Nothing was spent for this request: the original call's cost stays in the ledger, once.
@@ -182,7 +183,7 @@ const make = Effect.gen(function*() {
         latencyMs
       }
       yield* Metric.increment(summaries("summarized", "none"))
-      yield* cache.put(key, summary)
+      if (key !== null) yield* cache.put(key, summary)
       return summary
     }).pipe(Spans.summarize)
 

@@ -1,4 +1,5 @@
-import { SqlClient, SqlSchema } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlSchema from "@effect/sql/SqlSchema"
 import { Clock, Context, Effect, Layer, Metric, Option, Schema } from "effect"
 import { Config } from "../Config.js"
 import { taggedCounter } from "../metrics/TaggedCounter.js"

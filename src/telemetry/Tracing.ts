@@ -1,4 +1,4 @@
-import { FetchHttpClient } from "@effect/platform"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import { Effect, Layer, Option, Redacted } from "effect"
 import type { AppConfig } from "../Config.js"
 import { Config } from "../Config.js"

@@ -1,4 +1,4 @@
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { Deferred, Duration, Effect, Exit, FiberId, Metric, MetricBoundaries, Schedule } from "effect"
 import type { UsageRecord } from "../domain/UsageRecord.js"
 import { type Columns, insertParameters, insertStatement, toColumns } from "./LedgerRow.js"

@@ -1,4 +1,4 @@
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { BigDecimal, Data, Effect, Option, Schema } from "effect"
 import { periodOf } from "../domain/Period.js"
 import * as Money from "../domain/Money.js"

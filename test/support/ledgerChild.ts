@@ -3,7 +3,7 @@
  * environment; on "record N" from stdin it records N rows and prints "recorded N" once every one
  * of them has resumed. The parent kills it with SIGKILL whenever it likes.
  */
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Effect, Layer, Stream } from "effect"
 import * as readline from "node:readline"
 import { Config } from "../../src/Config.js"

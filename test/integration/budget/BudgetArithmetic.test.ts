@@ -1,4 +1,4 @@
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { expect, layer } from "@effect/vitest"
 import { Array as Arr, BigDecimal, Clock, Context, Effect, Either, Layer, Logger, LogLevel, Option } from "effect"
 import fc from "fast-check"

@@ -1,4 +1,4 @@
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { afterAll, describe, expect, layer } from "@effect/vitest"
 import { BigDecimal, Context, Effect, Layer, Logger, LogLevel, Option } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"

@@ -1,4 +1,4 @@
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { Effect, TestServices } from "effect"
 import type { CostAlert } from "../../../src/budget/AlertMessage.js"
 import { format } from "../../../src/domain/Money.js"

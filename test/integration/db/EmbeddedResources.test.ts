@@ -2,7 +2,7 @@
  * The embedded database and the socket that serves it are two resources, acquired one after the
  * other and released in reverse: a socket that cannot start must not leave the database open.
  */
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs"

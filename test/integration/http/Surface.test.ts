@@ -137,6 +137,11 @@ describe("the HTTP surface", () => {
           ["200 summary", yield* postRaw(app.url, JSON.stringify({ diff: smallDiff("We keep your data for 12 days.") }))]
         ]
         for (const [what, reply] of replies) expect(reply.headers.get("x-request-id"), what).toMatch(/^[0-9a-f-]{36}$/)
+        // The Swagger page is loaded with the first request for it, not at start.
+        const docs = replies.find(([what]) => what === "GET /docs")![1]
+        expect(docs.status).toBe(200)
+        expect(docs.text).toContain("SwaggerUIBundle")
+        expect(docs.text).toContain("/v1/summaries")
 
         const mine = yield* call(`${app.url}/health`, { headers: { "x-request-id": "caller-42.a:b" } })
         expect(mine.headers.get("x-request-id")).toBe("caller-42.a:b")

@@ -1,4 +1,4 @@
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
 import { BigDecimal, Effect, Layer, Option, Runtime } from "effect"
 import fc from "fast-check"

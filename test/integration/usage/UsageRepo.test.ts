@@ -1,4 +1,4 @@
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
 import { BigDecimal, Context, Effect, Exit, Layer, Option, Scope } from "effect"
 import { mkdtempSync } from "node:fs"

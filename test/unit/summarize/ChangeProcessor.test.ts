@@ -1,0 +1,35 @@
+import { describe, expect, it } from "@effect/vitest"
+import { ConfigProvider, Effect, Either, Layer } from "effect"
+import { Config } from "../../../src/Config.js"
+import { ChangeProcessor } from "../../../src/summarize/ChangeProcessor.js"
+import { processChange } from "../../../src/summarize/ChangeWork.js"
+
+const threads = ChangeProcessor.layer.pipe(
+  Layer.provide(Config.layer),
+  Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["CHANGE_WORKERS", "2"]]))))
+)
+
+const layout = { budgetTokens: 12_000, maxParts: 8, largeChange: "split", grounding: true } as const
+
+const change = (i: number) => ({
+  before: `# Terms\n\n## Data\n\nWe keep your data for ${i} days.\n`,
+  after: `# Terms\n\n## Data\n\nWe keep your data for ${i + 1} days and share it with partner ${i}.\n`
+})
+
+describe("ChangeProcessor in worker threads", () => {
+  it.scoped("answers as the in-process processing does, and refuses an unreadable diff as InvalidDiff", () =>
+    Effect.gen(function*() {
+      const processor = yield* ChangeProcessor
+      expect(yield* processor.process(change(30), layout)).toEqual(Either.getOrThrow(processChange(change(30), layout)))
+      const refused = yield* Effect.flip(processor.process({ diff: "not a diff" }, layout))
+      expect(refused._tag).toBe("InvalidDiff")
+      expect(refused.message).toBe(Either.flip(processChange({ diff: "not a diff" }, layout)).pipe(Either.getOrThrow).message)
+    }).pipe(Effect.provide(threads)), 30_000)
+
+  it.scoped("gives each of many changes in flight at once its own answer", () =>
+    Effect.gen(function*() {
+      const processor = yield* ChangeProcessor
+      const answers = yield* Effect.forEach(Array.from({ length: 64 }, (_, i) => i), (i) => processor.process(change(i), layout), { concurrency: "unbounded" })
+      answers.forEach((answer, i) => expect(answer.rawDiff).toContain(`share it with partner ${i}.`))
+    }).pipe(Effect.provide(threads)), 30_000)
+})
