@@ -11,7 +11,7 @@ import { Pool } from "undici"
 import { pathToFileURL } from "node:url"
 import { CircuitBreaker } from "../src/llm/CircuitBreaker.js"
 import { LlmClient } from "../src/llm/LlmClient.js"
-import { OpenRouter } from "../src/llm/OpenRouter.js"
+import { openRouter } from "../test/support/OpenRouterLayer.js"
 import { RateLimiter } from "../src/llm/RateLimiter.js"
 import { makeUndiciFetch } from "../src/llm/UndiciFetch.js"
 import { memoryLedger, staticPricing, unlimitedBudget } from "../test/support/InMemory.js"
@@ -60,7 +60,7 @@ export const run = async (quick: boolean) => {
     const client = await Effect.runPromise(Effect.gen(function*() {
       const ledger = yield* memoryLedger
       const layer = LlmClient.layer.pipe(
-        Layer.provide([OpenRouter, RateLimiter.layer, CircuitBreaker.layer, ledger.layer, unlimitedBudget, staticPricing]),
+        Layer.provide([openRouter, RateLimiter.layer, CircuitBreaker.layer, ledger.layer, unlimitedBudget, staticPricing]),
         Layer.provide(configLayer({
           OPENROUTER_API_KEY: API_KEY,
           OPENROUTER_BASE_URL: upstream.baseUrl,

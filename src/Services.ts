@@ -6,6 +6,7 @@ import { BudgetGuard } from "./budget/BudgetGuard.js"
 import { CostMonitor } from "./budget/CostMonitor.js"
 import * as Database from "./db/Database.js"
 import { ChatGateway } from "./gateway/ChatGateway.js"
+import { GatewayUpstream } from "./gateway/Upstream.js"
 import { HttpLive } from "./http/Server.js"
 import { JobQueue } from "./jobs/JobQueue.js"
 import { JobRetention } from "./jobs/JobRetention.js"
@@ -16,6 +17,8 @@ import { LlmClient } from "./llm/LlmClient.js"
 import { OpenRouter } from "./llm/OpenRouter.js"
 import { Pricing } from "./llm/Pricing.js"
 import { RateLimiter } from "./llm/RateLimiter.js"
+import { Scrubber } from "./llm/Scrubber.js"
+import { UpstreamPool } from "./llm/UpstreamPool.js"
 import { ChangeProcessor } from "./summarize/ChangeProcessor.js"
 import { Summarizer } from "./summarize/Summarizer.js"
 import { SummaryCache } from "./summarize/SummaryCache.js"
@@ -27,12 +30,12 @@ import { UsageRepo } from "./usage/UsageRepo.js"
  * `main.ts` / `cli.ts`), read from the bottom up:
  *
  *   database (client + migrations)        Database.layer | Database.cliLayer
- *   ledger, alert claims, HTTP client     UsageRepo, AlertLedger, undici
+ *   ledger, alert claims, HTTP clients    UsageRepo, AlertLedger, undici (price table), UpstreamPool (calls), Scrubber
  *   upstream and its guards               OpenRouter, RateLimiter, CircuitBreaker, Pricing, BudgetGuard
  *   the call                              LlmClient
  *   cache and change processing           SummaryCache, ChangeProcessor (threads or in process)
  *   the summary                           Summarizer
- *   server only                           CostMonitor (+ AlertSender), ChatGateway, summary jobs
+ *   server only                           CostMonitor (+ AlertSender), ChatGateway (+ GatewayUpstream), summary jobs
  *                                         (JobStore, JobQueue on pg-boss, JobWorkers, JobRetention)
  *
  * The server (`ServerLive`) is the HTTP routes and listener of `http/Server.ts` on `AppServices`;
@@ -46,7 +49,7 @@ const summaryServicesOn = <E, R, E2, R2>(
     Layer.provideMerge(Layer.mergeAll(SummaryCache.layer, changes)),
     Layer.provideMerge(LlmClient.layer),
     Layer.provideMerge(Layer.mergeAll(OpenRouter, RateLimiter.layer, CircuitBreaker.layer, Pricing.layer, BudgetGuard.layer)),
-    Layer.provideMerge(Layer.mergeAll(UsageRepo.layer, AlertLedger.layer, NodeHttpClient.layerUndici)),
+    Layer.provideMerge(Layer.mergeAll(UsageRepo.layer, AlertLedger.layer, NodeHttpClient.layerUndici, UpstreamPool.layer, Scrubber.layer)),
     Layer.provideMerge(database)
   )
 
@@ -62,7 +65,7 @@ const JobServices = Layer.mergeAll(JobWorkers, JobRetention).pipe(
 )
 
 /** The server's services: changes processed in worker threads, plus the cost monitor's scheduled fiber, the gateway and summary jobs. */
-export const AppServices = Layer.mergeAll(CostMonitor.layer.pipe(Layer.provide(AlertSender.layer)), ChatGateway.layer, JobServices).pipe(
+export const AppServices = Layer.mergeAll(CostMonitor.layer.pipe(Layer.provide(AlertSender.layer)), ChatGateway.layer.pipe(Layer.provide(GatewayUpstream.layer)), JobServices).pipe(
   Layer.provideMerge(summaryServicesOn(Database.layer, ChangeProcessor.layer))
 )
 

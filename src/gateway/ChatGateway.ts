@@ -244,5 +244,5 @@ export class ChatGateway extends Context.Tag("ChatGateway")<ChatGateway, {
   readonly chat: (body: unknown, purpose: string) => Effect.Effect<HttpServerResponse.HttpServerResponse>
   readonly models: HttpServerResponse.HttpServerResponse
 }>() {
-  static readonly layer = Layer.effect(ChatGateway, make).pipe(Layer.provide(GatewayUpstream.layer))
+  static readonly layer = Layer.effect(ChatGateway, make)
 }

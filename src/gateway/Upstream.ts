@@ -125,5 +125,5 @@ export class GatewayUpstream extends Context.Tag("GatewayUpstream")<GatewayUpstr
 
       return { chat, generation, context }
     })
-  ).pipe(Layer.provide([Scrubber.layer, UpstreamPool.layer]))
+  )
 }

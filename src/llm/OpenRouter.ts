@@ -184,4 +184,4 @@ export const OpenRouter = Layer.effect(
 
     return CompletionProvider.of({ complete, keyInfo })
   })
-).pipe(Layer.provide([Scrubber.layer, UpstreamPool.layer]))
+)

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Option, Ref } from "effect"
 import { readFileSync } from "node:fs"
 import { LlmClient } from "../../src/llm/LlmClient.js"
-import { OpenRouter } from "../../src/llm/OpenRouter.js"
+import { openRouter } from "../support/OpenRouterLayer.js"
 import { closedCircuit, memoryLedger, openRateLimiter, staticPricing, unlimitedBudget } from "../support/InMemory.js"
 import { configLayer } from "../support/TestDatabase.js"
 
@@ -15,7 +15,7 @@ describe.skipIf(key === undefined || key === "")("OpenRouter live (OPENROUTER_AP
     Effect.gen(function*() {
       const ledger = yield* memoryLedger
       const layer = LlmClient.layer.pipe(
-        Layer.provide([OpenRouter, ledger.layer, openRateLimiter, closedCircuit, unlimitedBudget, staticPricing]),
+        Layer.provide([openRouter, ledger.layer, openRateLimiter, closedCircuit, unlimitedBudget, staticPricing]),
         Layer.provide(configLayer({ OPENROUTER_API_KEY: key!, OPENROUTER_MAX_TOKENS: "120", ...(process.env["OPENROUTER_BASE_URL"] ? { OPENROUTER_BASE_URL: process.env["OPENROUTER_BASE_URL"] } : {}) }))
       )
       const result = yield* Effect.flatMap(LlmClient, (c) =>

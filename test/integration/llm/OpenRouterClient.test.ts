@@ -3,7 +3,7 @@ import { Effect, Layer, Option, Ref } from "effect"
 import { readFileSync } from "node:fs"
 import { format } from "../../../src/domain/Money.js"
 import { LlmClient } from "../../../src/llm/LlmClient.js"
-import { OpenRouter } from "../../../src/llm/OpenRouter.js"
+import { openRouter } from "../../support/OpenRouterLayer.js"
 import type { Emulator, Fault } from "../../support/OpenRouterEmulator.js"
 import { expectedUsage, makeEmulator } from "../../support/OpenRouterEmulator.js"
 import { closedCircuit, memoryLedger, openRateLimiter, staticPricing, unlimitedBudget } from "../../support/InMemory.js"
@@ -17,7 +17,7 @@ const withClient = <A, E>(use: (client: LlmClient["Type"], emulator: Emulator) =
     const emulator = yield* makeEmulator()
     const ledger = yield* memoryLedger
     const layer = LlmClient.layer.pipe(
-      Layer.provide([OpenRouter, ledger.layer, openRateLimiter, closedCircuit, unlimitedBudget, staticPricing]),
+      Layer.provide([openRouter, ledger.layer, openRateLimiter, closedCircuit, unlimitedBudget, staticPricing]),
       Layer.provide(configLayer({
         OPENROUTER_API_KEY: "sk-or-v1-emulator",
         OPENROUTER_BASE_URL: emulator.baseUrl,

@@ -3,6 +3,7 @@ import { Context, Effect, Exit, Layer, Scope } from "effect"
 import { GatewayUpstream } from "../../../src/gateway/Upstream.js"
 import { CompletionProvider } from "../../../src/llm/CompletionProvider.js"
 import { OpenRouter } from "../../../src/llm/OpenRouter.js"
+import { Scrubber } from "../../../src/llm/Scrubber.js"
 import { UpstreamPool } from "../../../src/llm/UpstreamPool.js"
 import { makeEmulator } from "../../support/OpenRouterEmulator.js"
 import { configLayer } from "../../support/TestDatabase.js"
@@ -19,7 +20,8 @@ describe("UpstreamPool", () => {
   it.scopedLive("the summaries' client and the gateway share one pool of connections, closed with its layer", () =>
     Effect.gen(function*() {
       const emulator = yield* makeEmulator()
-      const layer = Layer.mergeAll(OpenRouter, GatewayUpstream.layer, UpstreamPool.layer).pipe(
+      const layer = Layer.mergeAll(OpenRouter, GatewayUpstream.layer).pipe(
+        Layer.provideMerge(Layer.mergeAll(UpstreamPool.layer, Scrubber.layer)),
         Layer.provide(configLayer({ OPENROUTER_API_KEY: "sk-or-v1-emulator", OPENROUTER_BASE_URL: emulator.baseUrl }))
       )
       const scope = yield* Scope.make()
