@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Schedule } from "effect"
+import { Effect, Schedule, type Scope } from "effect"
 import pg from "pg"
 import { buildEntries } from "../../support/Build.js"
 import { makeEmulator } from "../../support/OpenRouterEmulator.js"
@@ -37,30 +37,40 @@ const until = <A>(check: Effect.Effect<A, unknown>, ok: (a: A) => boolean, withi
     Effect.orDie
   )
 
+/** A service draining a job at 40 calls/s, 8 items at a time; `databaseUrl` "" is the embedded database under its DATA_DIR. */
+const drainingService = (name: string, items: number, databaseUrl: (name: string) => Effect.Effect<string, unknown, Scope.Scope>) =>
+  Effect.gen(function*() {
+    const { main } = yield* buildEntries
+    const emulator = yield* makeEmulator({ latencyMs: 40 })
+    const dbUrl = yield* databaseUrl(name)
+    const dataDir = yield* tempDir(name)
+    const env = serviceEnv(emulator, dbUrl, dataDir, {
+      LOG_LEVEL: "warning",
+      LLM_RATE_LIMIT_REQUESTS: "40",
+      LLM_RATE_LIMIT_WINDOW_MS: "1000",
+      JOB_CONCURRENCY: "8",
+      SUMMARY_FORMAT: "text"
+    })
+    const start = startService(env, { bundle: main, readyTimeout: "60 seconds" })
+    const first = yield* start
+    const jobId = yield* submitJob(first.port, Array.from({ length: items }, () => item()))
+    return { emulator, dbUrl, first, jobId, start }
+  })
+
+const onPostgres = (name: string) => Effect.map(freshDatabase(name), (db) => db.url)
+const embedded = () => Effect.succeed("")
+
 describe("summary jobs across processes", () => {
   it.scopedLive("200 items, the service SIGKILLed mid-drain and started again: every item final once, ledger rows match the upstream calls", () =>
     Effect.gen(function*() {
-      const { main } = yield* buildEntries
-      const emulator = yield* makeEmulator({ latencyMs: 40 })
-      const db = yield* freshDatabase("jobs-kill")
-      const dataDir = yield* tempDir("jobs-kill")
-      const env = serviceEnv(emulator, db.url, dataDir, {
-        LOG_LEVEL: "warning",
-        LLM_RATE_LIMIT_REQUESTS: "40",
-        LLM_RATE_LIMIT_WINDOW_MS: "1000",
-        JOB_CONCURRENCY: "8",
-        SUMMARY_FORMAT: "text"
-      })
-      const first = yield* startService(env, { bundle: main, readyTimeout: "60 seconds" })
-      const items = Array.from({ length: 200 }, () => item())
-      const jobId = yield* submitJob(first.port, items)
+      const { emulator, dbUrl, first, jobId, start } = yield* drainingService("jobs-kill", 200, onPostgres)
       yield* until(jobOf(first.port, jobId), (job) => job.counts.summarized >= 60)
       yield* first.signal("SIGKILL")
       yield* first.exited
-      const inFlight = yield* query<{ n: number }>(db.url, `SELECT count(*)::int AS n FROM summary_job_items WHERE status = 'running'`)
+      const inFlight = yield* query<{ n: number }>(dbUrl, `SELECT count(*)::int AS n FROM summary_job_items WHERE status = 'running'`)
       const callsAtKill = emulator.completionCount()
 
-      const second = yield* startService(env, { bundle: main, readyTimeout: "60 seconds" })
+      const second = yield* start
       const job = yield* until(jobOf(second.port, jobId), (j) => j.status === "done")
       expect(job.counts).toEqual({ queued: 0, running: 0, summarized: 200, fallback: 0, cancelled: 0 })
 
@@ -73,7 +83,7 @@ describe("summary jobs across processes", () => {
       // Only an item running at the kill may be called again, and only once.
       expect(twice).toBeLessThanOrEqual(inFlight[0]!.n)
       expect(Math.max(...perRef.values())).toBeLessThanOrEqual(2)
-      const [rows] = yield* query<{ n: number; items: number }>(db.url, `SELECT count(*)::int AS n, count(DISTINCT job_item_id)::int AS items FROM llm_api_usage`)
+      const [rows] = yield* query<{ n: number; items: number }>(dbUrl, `SELECT count(*)::int AS n, count(DISTINCT job_item_id)::int AS items FROM llm_api_usage`)
       expect(rows!.items).toBe(200)
       // A call answered upstream while its process died is the one kind of call the ledger cannot hold.
       expect(calls - rows!.n).toBeGreaterThanOrEqual(0)
@@ -83,24 +93,13 @@ describe("summary jobs across processes", () => {
 
   it.scopedLive("on the embedded database too: SIGKILLed mid-drain, started again on the same DATA_DIR, every item final once", () =>
     Effect.gen(function*() {
-      const { main } = yield* buildEntries
-      const emulator = yield* makeEmulator({ latencyMs: 40 })
-      const dataDir = yield* tempDir("jobs-kill-embedded")
       // No DATABASE_URL: the service owns an embedded database under DATA_DIR, the queue's tables included.
-      const env = serviceEnv(emulator, "", dataDir, {
-        LOG_LEVEL: "warning",
-        LLM_RATE_LIMIT_REQUESTS: "40",
-        LLM_RATE_LIMIT_WINDOW_MS: "1000",
-        JOB_CONCURRENCY: "8",
-        SUMMARY_FORMAT: "text"
-      })
-      const first = yield* startService(env, { bundle: main, readyTimeout: "60 seconds" })
-      const jobId = yield* submitJob(first.port, Array.from({ length: 120 }, () => item()))
+      const { emulator, first, jobId, start } = yield* drainingService("jobs-kill-embedded", 120, embedded)
       yield* until(jobOf(first.port, jobId), (job) => job.counts.summarized >= 40)
       yield* first.signal("SIGKILL")
       yield* first.exited
 
-      const second = yield* startService(env, { bundle: main, readyTimeout: "60 seconds" })
+      const second = yield* start
       // The killed process's items still show running until its heartbeat is found stale.
       const inFlight = (yield* jobOf(second.port, jobId)).counts.running as number
       const job = yield* until(jobOf(second.port, jobId), (j) => j.status === "done")
@@ -118,29 +117,17 @@ describe("summary jobs across processes", () => {
 
   it.scopedLive("a graceful stop (SIGTERM) mid-drain lets the running items finish: after the restart no item was called twice", () =>
     Effect.gen(function*() {
-      const { main } = yield* buildEntries
-      const emulator = yield* makeEmulator({ latencyMs: 40 })
-      const db = yield* freshDatabase("jobs-term")
-      const dataDir = yield* tempDir("jobs-term")
-      const env = serviceEnv(emulator, db.url, dataDir, {
-        LOG_LEVEL: "warning",
-        LLM_RATE_LIMIT_REQUESTS: "40",
-        LLM_RATE_LIMIT_WINDOW_MS: "1000",
-        JOB_CONCURRENCY: "8",
-        SUMMARY_FORMAT: "text"
-      })
-      const first = yield* startService(env, { bundle: main, readyTimeout: "60 seconds" })
-      const jobId = yield* submitJob(first.port, Array.from({ length: 100 }, () => item()))
+      const { emulator, dbUrl, first, jobId, start } = yield* drainingService("jobs-term", 100, onPostgres)
       yield* until(jobOf(first.port, jobId), (job) => job.counts.summarized >= 30)
       yield* first.signal("SIGTERM")
       const exit = yield* first.exited
       expect(exit.code).toBe(0)
-      const [left] = yield* query<{ running: number; queued: number }>(db.url,
+      const [left] = yield* query<{ running: number; queued: number }>(dbUrl,
         `SELECT count(*) FILTER (WHERE status = 'running')::int AS running, count(*) FILTER (WHERE status = 'queued')::int AS queued FROM summary_job_items`)
       expect(left!.running).toBe(0)
       expect(left!.queued).toBeGreaterThan(0)
 
-      const second = yield* startService(env, { bundle: main, readyTimeout: "60 seconds" })
+      const second = yield* start
       const job = yield* until(jobOf(second.port, jobId), (j) => j.status === "done")
       expect(job.counts.summarized).toBe(100)
       const refs = refsCalled(emulator.calls.map((c) => c.body))
