@@ -207,12 +207,12 @@ const make = Effect.gen(function*() {
       if (inserted.length === 0) {
         const [existing] = yield* sql<{ id: string }>`
           SELECT id FROM summary_jobs WHERE coalesce(caller, '') = ${job.caller ?? ""} AND idempotency_key = ${job.idempotencyKey}`
-        const row = Option.getOrThrow(yield* jobRow(existing!.id))
+        const row = yield* Effect.flatten(jobRow(existing!.id))
         return { _tag: "Existing", job: toJob(row), sameBody: row.body_hash === job.bodyHash } satisfies Created
       }
       yield* insertItems(job.jobId, job.items)
       yield* withSql(enqueue(job.items.map((i) => i.itemId)))
-      return { _tag: "Created", job: toJob(Option.getOrThrow(yield* jobRow(job.jobId))) } satisfies Created
+      return { _tag: "Created", job: toJob(yield* Effect.flatten(jobRow(job.jobId))) } satisfies Created
     })).pipe(Effect.orDie, Effect.withSpan("JobStore.create"))
 
   const items = (jobId: string, page: { readonly status?: ItemStatus; readonly limit: number; readonly after?: number }) =>
