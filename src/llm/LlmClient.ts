@@ -110,8 +110,9 @@ const outcomeOf = <A>(exit: Exit.Exit<A, UpstreamError>): Outcome<A> | Defect =>
 
 /** What an attempt without usage in its answer cost: nothing billed, or unknown when the answer was not read. */
 const unbilled = (outcome: Unanswered): Pick<Usage, "costUsd" | "costSource"> =>
-  // Too large to read: upstream answered, so it may have billed, and how much is not known.
-  outcome._tag === "Failed" && outcome.error.code === "response_too_large"
+  // Too large to read, or cut off by its caller while upstream was answering: upstream may have
+  // billed, and how much is not known. A failure upstream answered with an error costs nothing.
+  outcome._tag === "Interrupted" || outcome.error.code === "response_too_large"
     ? { costUsd: Option.none(), costSource: "unknown" }
     : { costUsd: Option.some(BigDecimal.fromBigInt(0n)), costSource: "provider" }
 

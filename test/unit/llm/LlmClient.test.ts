@@ -302,6 +302,6 @@ describe("LlmClient: interruptions", () => {
       const fiber = yield* Effect.fork(client.generateCompletion({ messages: [] }))
       yield* Deferred.await(calling)
       yield* Fiber.interrupt(fiber)
-      expect((yield* Ref.get(rows)).map((r) => [r.status, r.errorCode, r.attempt])).toEqual([["error", "interrupted", 1]])
+      expect((yield* Ref.get(rows)).map((r) => [r.status, r.errorCode, r.attempt, Option.isNone(r.costUsd), r.costSource])).toEqual([["error", "interrupted", 1, true, "unknown"]])
     }))
 })
