@@ -13,10 +13,10 @@ import { execFileSync } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
-import pg from "pg"
 import { pathToFileURL } from "node:url"
 import { type Emulator, makeEmulator } from "../test/support/OpenRouterEmulator.js"
 import { busiestWindow } from "../test/support/SlidingWindow.js"
+import { query } from "../test/reliability/support.js"
 import { API_KEY, serviceDatabase } from "./contenders.js"
 import { type Child, freePort, projectRoot, start, stop, waitForPort } from "./processes.js"
 
@@ -50,16 +50,6 @@ const http = async (port: number, method: string, path: string, body?: unknown) 
     ...(body === undefined ? {} : { body: JSON.stringify(body) })
   })
   return { status: response.status, body: await response.json() as any }
-}
-
-const query = async <A>(url: string, text: string): Promise<Array<A>> => {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return (await client.query(text)).rows as Array<A>
-  } finally {
-    await client.end()
-  }
 }
 
 const itemOf = (i: number) => ({
@@ -116,7 +106,7 @@ const scenario = async (name: string, items: number, kill: boolean): Promise<Job
       if (kill && inFlightAtKill === null && job.counts.summarized >= items / 2) {
         replicas[1]!.child.process.kill("SIGKILL")
         await replicas[1]!.child.exited
-        inFlightAtKill = Number((await query<{ n: number }>(db.url, "SELECT count(*)::int AS n FROM summary_job_items WHERE status = 'running'"))[0]!.n)
+        inFlightAtKill = Number((await Effect.runPromise(query<{ n: number }>(db.url, "SELECT count(*)::int AS n FROM summary_job_items WHERE status = 'running'")))[0]!.n)
       }
       await new Promise((resolve) => setTimeout(resolve, 250))
     }

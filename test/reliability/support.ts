@@ -68,7 +68,8 @@ export const viaPort = (url: string, port: number) => {
   return parsed.toString()
 }
 
-const query = <A>(url: string, text: string) =>
+/** One statement on its own connection to the database at `url`. */
+export const query = <A>(url: string, text: string) =>
   Effect.tryPromise({
     try: async () => {
       const client = new pg.Client({ connectionString: url })

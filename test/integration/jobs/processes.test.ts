@@ -1,25 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schedule, type Scope } from "effect"
-import pg from "pg"
 import { buildEntries } from "../../support/Build.js"
 import { makeEmulator } from "../../support/OpenRouterEmulator.js"
 import { redisSkipReason, redisTestUrl } from "../../support/Redis.js"
 import { startService } from "../../support/ServiceProcess.js"
 import { busiestWindow } from "../../support/SlidingWindow.js"
 import { postJson, request } from "../../reliability/Client.js"
-import { freshDatabase, serviceEnv, tempDir } from "../../reliability/support.js"
+import { freshDatabase, query, serviceEnv, tempDir } from "../../reliability/support.js"
 import { item, refsCalled } from "./support.js"
-
-const query = <A>(url: string, text: string) =>
-  Effect.promise(async () => {
-    const client = new pg.Client({ connectionString: url })
-    await client.connect()
-    try {
-      return (await client.query(text)).rows as Array<A>
-    } finally {
-      await client.end()
-    }
-  })
 
 const submitJob = (port: number, items: ReadonlyArray<unknown>) =>
   Effect.map(postJson(port, "/v1/summary-jobs", { items }), (reply) => {
