@@ -101,8 +101,7 @@ const make = Effect.gen(function*() {
         return { ...base, status: "summarized", summary: COSMETIC_SUMMARY, structured: cosmeticStructured(COSMETIC_SUMMARY), fallbackReason: null, usage: null, attempts: 0, latencyMs: yield* elapsed } satisfies Summary
       }
 
-      // With the cache off (SUMMARY_CACHE_TTL_MS=0) nothing reads the key, so it is not hashed.
-      const key = settings.cacheTtlMs === 0 ? null : createHash("sha256")
+      const key = !cache.enabled ? null : createHash("sha256")
         .update(JSON.stringify([PROMPT_VERSION, settings.format, settings.format === "text" ? null : STRUCTURED_PROMPT_VERSION, model, openrouter.fallbackModels, temperature, maxTokens, language ?? null, settings.largeChange, settings.maxParts, document ?? null, textHash]))
         .digest("hex")
 

@@ -26,13 +26,15 @@ const CachedSummary = Schema.Struct({
  * miss, never an error.
  */
 export class SummaryCache extends Context.Tag("SummaryCache")<SummaryCache, {
+  /** Off with `SUMMARY_CACHE_TTL_MS=0`: then nothing is looked up or kept, so no key needs computing. */
+  readonly enabled: boolean
   readonly get: (key: string) => Effect.Effect<Option.Option<Summary>>
   readonly put: (key: string, summary: Summary) => Effect.Effect<void>
 }>() {
   static readonly layer = Layer.effect(SummaryCache, Effect.gen(function*() {
     const { summary: settings } = yield* Config
     const sql = yield* SqlClient.SqlClient
-    const disabled = settings.cacheTtlMs === 0
+    const enabled = settings.cacheTtlMs > 0
 
     const find = SqlSchema.findOne({
       Request: Schema.String,
@@ -41,7 +43,7 @@ export class SummaryCache extends Context.Tag("SummaryCache")<SummaryCache, {
     })
 
     const get = (key: string) =>
-      disabled ? Effect.succeedNone : find(key).pipe(
+      !enabled ? Effect.succeedNone : find(key).pipe(
         Effect.map(Option.map((row): Summary => row.response)),
         Effect.tap((hit) => Metric.increment(lookups(Option.isSome(hit) ? "hit" : "miss"))),
         Effect.catchTags({
@@ -55,13 +57,13 @@ export class SummaryCache extends Context.Tag("SummaryCache")<SummaryCache, {
       )
 
     const put = (key: string, summary: Summary) =>
-      disabled ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      !enabled ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) =>
         sql`
           INSERT INTO summary_cache (key, response, expires_at)
           VALUES (${key}, ${JSON.stringify(summary)}::jsonb, ${new Date(now + settings.cacheTtlMs)})
           ON CONFLICT (key) DO UPDATE SET response = EXCLUDED.response, created_at = now(), expires_at = EXCLUDED.expires_at
         `.pipe(Effect.asVoid, Effect.catchAll((error) => Effect.logWarning("Summary cache write failed", error._tag))))
 
-    return SummaryCache.of({ get, put })
+    return SummaryCache.of({ enabled, get, put })
   }))
 }
