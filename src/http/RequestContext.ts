@@ -4,29 +4,23 @@ import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Metric, MetricBoundaries, type Redacted } from "effect"
-import { taggedCounter } from "../metrics/TaggedCounter.js"
+import { taggedMetric } from "../metrics/TaggedMetric.js"
 import { refusedBeforeBody } from "./Authorization.js"
 import { limitBody } from "./BodyLimit.js"
 import { refusedJson } from "./JsonBody.js"
 import { methodRefusal, routes } from "./Methods.js"
 
-const requests = taggedCounter(Metric.counter("http_requests_total", { description: "HTTP requests by route and status" }), "route", "status")
+const requests = taggedMetric(Metric.counter("http_requests_total", { description: "HTTP requests by route and status" }), "route", "status")
 
-const durationSeconds = Metric.histogram(
-  "http_request_duration_seconds",
-  MetricBoundaries.fromIterable([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]),
-  "Time from a request's arrival to its answer, in seconds, by route and status"
+const durations = taggedMetric(
+  Metric.histogram(
+    "http_request_duration_seconds",
+    MetricBoundaries.fromIterable([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]),
+    "Time from a request's arrival to its answer, in seconds, by route and status"
+  ),
+  "route",
+  "status"
 )
-const durations = new Map<string, Metric.Metric.Histogram<number>>()
-const durationOf = (route: string, status: string) => {
-  const key = `${route} ${status}`
-  let metric = durations.get(key)
-  if (metric === undefined) {
-    metric = durationSeconds.pipe(Metric.tagged("route", route), Metric.tagged("status", status))
-    durations.set(key, metric)
-  }
-  return metric
-}
 
 const knownRoutes = [...routes.map((r) => r.path), "/dashboard"].sort((a, b) => b.length - a.length)
 
@@ -89,7 +83,7 @@ export const gate = (settings: GateSettings) => {
           const status = String(response.status)
           const seconds = (performance.now() - startedAt) / 1000
           requests(route, status).unsafeUpdate(1, [])
-          durationOf(route, status).unsafeUpdate(seconds, [])
+          durations(route, status).unsafeUpdate(seconds, [])
           return Effect.logDebug("HTTP request answered").pipe(Effect.annotateLogs({ status: response.status, durationMs: Math.round(seconds * 1000) }))
         }),
         Effect.map((response) => HttpServerResponse.setHeader(response, "x-request-id", requestId)),

@@ -13,7 +13,7 @@ import { UsageRepo } from "../usage/UsageRepo.js"
 import { CircuitBreaker } from "./CircuitBreaker.js"
 import type { KeyInfo, ProviderRequest, ProviderUsage } from "./CompletionProvider.js"
 import { CompletionProvider } from "./CompletionProvider.js"
-import { taggedCounter } from "../metrics/TaggedCounter.js"
+import { taggedMetric } from "../metrics/TaggedMetric.js"
 import * as Spans from "../telemetry/Spans.js"
 import { RateLimiter } from "./RateLimiter.js"
 import { retryPolicy } from "./RetryPolicy.js"
@@ -28,10 +28,10 @@ export interface UpstreamHealth {
   readonly status: Option.Option<number>
 }
 
-const upstreamCalls = taggedCounter(Metric.counter("llm_upstream_calls_total", { description: "Upstream attempts by result" }), "result")
+const upstreamCalls = taggedMetric(Metric.counter("llm_upstream_calls_total", { description: "Upstream attempts by result" }), "result")
 const retries = Metric.counter("llm_retries_total", { description: "Upstream attempts that were retries" })
-const tokens = taggedCounter(Metric.counter("llm_tokens_total", { description: "Tokens reported by upstream, by kind and model" }), "kind", "model")
-const costUsd = taggedCounter(
+const tokens = taggedMetric(Metric.counter("llm_tokens_total", { description: "Tokens reported by upstream, by kind and model" }), "kind", "model")
+const costUsd = taggedMetric(
   Metric.counter("llm_cost_usd_total", {
     description: "Cost reported or priced, USD, by model; approximate (a float sum for dashboards): the exact decimal is in the ledger (GET /v1/usage)"
   }),

@@ -16,7 +16,7 @@ import { makeStructuredFlow } from "./StructuredFlow.js"
 import { cosmeticStructured } from "./StructuredSummary.js"
 import type { Summary } from "./Summary.js"
 import { SummaryCache } from "./SummaryCache.js"
-import { taggedCounter } from "../metrics/TaggedCounter.js"
+import { taggedMetric } from "../metrics/TaggedMetric.js"
 import * as Spans from "../telemetry/Spans.js"
 
 export interface SummaryInput {
@@ -30,7 +30,7 @@ export interface SummaryInput {
   readonly priority?: Priority
 }
 
-const summaries = taggedCounter(Metric.counter("summaries_total", { description: "Summaries by outcome and fallback reason" }), "outcome", "reason")
+const summaries = taggedMetric(Metric.counter("summaries_total", { description: "Summaries by outcome and fallback reason" }), "outcome", "reason")
 
 export const COSMETIC_SUMMARY =
   "Only formatting changed (whitespace, line breaks or invisible characters); the wording of the document is the same."

@@ -2,11 +2,11 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqlSchema from "@effect/sql/SqlSchema"
 import { Clock, Context, Effect, Layer, Metric, Option, Schema } from "effect"
 import { Config } from "../Config.js"
-import { taggedCounter } from "../metrics/TaggedCounter.js"
+import { taggedMetric } from "../metrics/TaggedMetric.js"
 import { Grounding, Structured } from "./StructuredSummary.js"
 import { Summary } from "./Summary.js"
 
-const lookups = taggedCounter(Metric.counter("summaries_cache_lookups_total", { description: "Summary cache lookups by result" }), "result")
+const lookups = taggedMetric(Metric.counter("summaries_cache_lookups_total", { description: "Summary cache lookups by result" }), "result")
 
 /** Written before the field existed: read as null. */
 const addedLater = <S extends Schema.Schema.Any>(schema: S) => Schema.optionalWith(Schema.NullOr(schema), { default: () => null })
