@@ -24,8 +24,8 @@ export interface Contender {
 
 export const API_KEY = "sk-or-v1-bench-0123456789"
 
-export const startUpstream = async () => {
-  const child = start("upstream", ["--import", "tsx", "bench/upstream.ts"])
+export const startUpstream = async (latencyMs = 0) => {
+  const child = start("upstream", ["--import", "tsx", "bench/upstream.ts", `--latency-ms=${latencyMs}`])
   const { baseUrl } = (await child.nextLine()) as { baseUrl: string }
   return {
     child,
@@ -37,6 +37,11 @@ export const startUpstream = async () => {
       return completions
     },
     sample: async (): Promise<unknown> => ((await child.ask("sample")) as { body: unknown }).body,
+    calls: async (): Promise<ReadonlyArray<{ readonly at: number; readonly title: string | null; readonly body: string }>> =>
+      ((await child.ask("calls")) as { calls: ReadonlyArray<{ at: number; title: string | null; body: string }> }).calls,
+    reset: async (): Promise<void> => {
+      await child.ask("reset")
+    },
     stop: async () => {
       child.process.stdin!.end()
       await stop(child)

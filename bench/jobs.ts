@@ -1,23 +1,25 @@
 /**
  * Summary jobs across two replicas sharing PostgreSQL and Redis (`npm start`'s bundle), the
- * emulator upstream: one job of 1,000 items (200 with --quick) at a limit of 50 calls/s.
- *   steady:  both replicas drain the job; time to drain against the sliding-window ideal
- *            ((items - limit) / limit seconds: the first window's calls go at once), the
- *            busiest sliding second upstream, lost items, items called twice;
+ * emulator upstream in a process of its own (answering in 50 ms; like a real upstream, its event
+ * loop is not the harness's): one job of 1,000 items (200 with --quick) at a limit of 50 calls/s.
+ *   steady:  both replicas drain the job (three rounds); the rate used (the sliding-window ideal,
+ *            (items - limit) / limit seconds since the first window's calls go at once, over
+ *            the span from the first upstream call to the last; and over the whole drain, from
+ *            submission to the last result), the busiest sliding second upstream, lost items,
+ *            items called twice;
  *   killed:  the same with one replica SIGKILLed once half the items are done.
  * Run: npx tsx bench/jobs.ts [--quick] [--concurrency=N] (JOB_CONCURRENCY of each replica, default 32).
  * A harness around child processes, so plain async code.
  */
-import { Effect, Exit, Scope } from "effect"
+import { Effect } from "effect"
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import { pathToFileURL } from "node:url"
-import { type Emulator, makeEmulator } from "../test/support/OpenRouterEmulator.js"
 import { busiestWindow } from "../test/support/SlidingWindow.js"
 import { query } from "../test/reliability/support.js"
-import { API_KEY, serviceDatabase } from "./contenders.js"
+import { API_KEY, serviceDatabase, startUpstream, type Upstream } from "./contenders.js"
 import { type Child, freePort, projectRoot, start, stop, waitForPort } from "./processes.js"
 
 const limit = 50
@@ -28,13 +30,16 @@ const concurrency = process.argv.find((a) => a.startsWith("--concurrency="))?.sl
 export interface JobsScenario {
   readonly name: string
   readonly items: number
+  /** From the job's creation to its last item's end. */
   readonly drainMs: number
   readonly idealMs: number
-  /** Ideal over actual: the share of the allowed rate the job used. */
+  /** From the first upstream call to the last, as upstream saw them. */
+  readonly callSpanMs: number
+  /** Ideal over the calls' span: the share of the allowed rate the job used. */
   readonly rateUsed: number
+  /** Ideal over the drain: the same, charged with the submission and the last answer as well. */
+  readonly drainRatio: number
   readonly busiestSecond: number
-  /** The same over 850 ms: arrivals bunch by up to ~150 ms between the limiter's permit and the wire. */
-  readonly busiestJitterTolerant: number
   readonly upstreamCalls: number
   readonly lost: number
   readonly calledTwice: number
@@ -58,7 +63,7 @@ const itemOf = (i: number) => ({
   after: `# Privacy policy\n\nClause benchref${i}q: we keep your account data for 90 days.\n`
 })
 
-const replica = async (name: string, emulator: Emulator, databaseUrl: string) => {
+const replica = async (name: string, upstream: Upstream, databaseUrl: string) => {
   const port = await freePort()
   const dataDir = mkdtempSync(Path.join(tmpdir(), `bench-jobs-${name}-`))
   const child = start(`replica-${name}`, ["dist/main.js"], {
@@ -66,7 +71,7 @@ const replica = async (name: string, emulator: Emulator, databaseUrl: string) =>
       DATABASE_URL: databaseUrl,
       DATA_DIR: dataDir,
       REDIS_URL: redisUrl,
-      OPENROUTER_BASE_URL: emulator.baseUrl,
+      OPENROUTER_BASE_URL: upstream.baseUrl,
       OPENROUTER_API_KEY: API_KEY,
       OPENROUTER_APP_TITLE: `replica-${name}`,
       SUMMARY_CACHE_TTL_MS: "0",
@@ -85,16 +90,15 @@ const replica = async (name: string, emulator: Emulator, databaseUrl: string) =>
 }
 
 const scenario = async (name: string, items: number, kill: boolean): Promise<JobsScenario> => {
-  const scope = Effect.runSync(Scope.make())
-  const emulator = await Effect.runPromise(Scope.extend(makeEmulator({ latencyMs: 50 }), scope))
+  const upstream = await startUpstream(50)
   const db = await serviceDatabase()
   const replicas: Array<{ name: string; port: number; child: Child; dataDir: string }> = []
   try {
-    replicas.push(...await Promise.all(["a", "b"].map((n) => replica(n, emulator, db.url))))
+    replicas.push(...await Promise.all(["a", "b"].map((n) => replica(n, upstream, db.url))))
     // One summary each, so both processes are warm before the clock starts.
     await Promise.all(replicas.map((r) => http(r.port, "POST", "/v1/summaries", itemOf(-1 - replicas.indexOf(r)))))
     await new Promise((resolve) => setTimeout(resolve, windowMs * 1.5))
-    emulator.reset()
+    await upstream.reset()
     const submitted = await http(replicas[0]!.port, "POST", "/v1/summary-jobs", { items: Array.from({ length: items }, (_, i) => itemOf(i)) })
     if (submitted.status !== 202) throw new Error(`submit answered ${submitted.status}: ${JSON.stringify(submitted.body)}`)
     const jobId = submitted.body.jobId as string
@@ -110,40 +114,46 @@ const scenario = async (name: string, items: number, kill: boolean): Promise<Job
       }
       await new Promise((resolve) => setTimeout(resolve, 250))
     }
-    const calls = emulator.calls.filter((c) => /benchref\d+q/.test(JSON.stringify(c.body)))
+    const calls = (await upstream.calls()).flatMap((c) => {
+      const ref = /benchref\d+q/.exec(c.body)?.[0]
+      return ref === undefined ? [] : [{ ...c, ref }]
+    })
     const perRef = new Map<string, number>()
-    for (const c of calls) {
-      const ref = /benchref\d+q/.exec(JSON.stringify(c.body))![0]
-      perRef.set(ref, (perRef.get(ref) ?? 0) + 1)
-    }
+    for (const c of calls) perRef.set(c.ref, (perRef.get(c.ref) ?? 0) + 1)
     const drainMs = new Date(job.finishedAt).getTime() - new Date(job.createdAt).getTime()
     const idealMs = ((items - limit) / limit) * windowMs
+    const arrivals = calls.map((c) => c.at)
+    const callSpanMs = Math.max(...arrivals) - Math.min(...arrivals)
     return {
       name,
       items,
       drainMs,
       idealMs,
-      rateUsed: idealMs / drainMs,
-      busiestSecond: busiestWindow(calls.map((c) => c.at), windowMs),
-      busiestJitterTolerant: busiestWindow(calls.map((c) => c.at), windowMs - 150),
+      callSpanMs,
+      rateUsed: idealMs / callSpanMs,
+      drainRatio: idealMs / drainMs,
+      busiestSecond: busiestWindow(arrivals, windowMs),
       upstreamCalls: calls.length,
       lost: items - (job.counts.summarized + job.counts.fallback),
       calledTwice: [...perRef.values()].filter((n) => n > 1).length,
       inFlightAtKill,
-      perReplica: ["replica-a", "replica-b"].map((title) => calls.filter((c) => c.headers["x-title"] === title).length)
+      perReplica: ["replica-a", "replica-b"].map((title) => calls.filter((c) => c.title === title).length)
     }
   } finally {
     await Promise.all(replicas.map((r) => stop(r.child)))
     for (const r of replicas) rmSync(r.dataDir, { recursive: true, force: true })
     await db.drop()
-    await Effect.runPromise(Scope.close(scope, Exit.void))
+    await upstream.stop()
   }
 }
 
 export const run = async (quick: boolean): Promise<ReadonlyArray<JobsScenario>> => {
   execFileSync("npm", ["run", "-s", "build"], { cwd: projectRoot, stdio: "inherit" })
   const items = quick ? 200 : 1_000
-  const results = [await scenario("steady", items, false), await scenario("killed", items, true)]
+  // Steady three times (once with --quick): the busiest second turns on a few milliseconds of arrival jitter.
+  const results: Array<JobsScenario> = []
+  for (let round = 1; round <= (quick ? 1 : 3); round++) results.push(await scenario(quick ? "steady" : `steady ${round}`, items, false))
+  results.push(await scenario("killed", items, true))
   for (const r of results) console.log(JSON.stringify(r))
   return results
 }

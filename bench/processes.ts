@@ -38,11 +38,13 @@ export const start = (
     if (tailLines.length > 30) tailLines.shift()
   }
   createInterface({ input: child.stdout! }).on("line", (line) => {
+    // JSON lines too: a service's log lines say why it exited.
+    keep(line)
     let parsed: unknown
     try {
       parsed = JSON.parse(line)
     } catch {
-      return keep(line)
+      return
     }
     const resolve = waiting.shift()
     if (resolve !== undefined) resolve(parsed)

@@ -4,12 +4,16 @@
  * line commands on stdin, one JSON line each:
  *   count  -> {"completions": n}   completion requests since the last reset
  *   sample -> {"body": ...}        the last completion request's body
+ *   calls  -> {"calls": [{ at, title, body }]}  every completion request since the last reset: arrival
+ *             (Unix ms, as its headers were read), X-Title, and the body as text
  *   reset  -> {"reset": true}      forgets recorded calls (they hold bodies: memory would grow)
+ * `--latency-ms=N` makes every answer take N ms.
  */
 import { createInterface } from "node:readline"
 import { startEmulator } from "../test/support/OpenRouterEmulator.js"
 
-const emulator = await startEmulator()
+const latencyMs = Number(process.argv.find((a) => a.startsWith("--latency-ms="))?.slice("--latency-ms=".length) ?? 0)
+const emulator = await startEmulator({ latencyMs })
 const reply = (value: unknown) => process.stdout.write(`${JSON.stringify(value)}\n`)
 
 reply({ baseUrl: emulator.baseUrl })
@@ -20,6 +24,12 @@ createInterface({ input: process.stdin }).on("line", (line) => {
       return reply({ completions: emulator.completionCount() })
     case "sample":
       return reply({ body: emulator.calls.at(-1)?.body ?? null })
+    case "calls":
+      return reply({
+        calls: emulator.calls
+          .filter((c) => c.body !== undefined)
+          .map((c) => ({ at: c.at, title: c.headers["x-title"] ?? null, body: JSON.stringify(c.body) }))
+      })
     case "reset":
       emulator.reset()
       return reply({ reset: true })

@@ -70,6 +70,7 @@ const settings = EffectConfig.all({
   rateLimit: EffectConfig.all({
     requests: S.withDefault("LLM_RATE_LIMIT_REQUESTS", S.integer(1, 1_000_000), 60),
     windowMs: S.withDefault("LLM_RATE_LIMIT_WINDOW_MS", S.integer(1, 86_400_000), 60_000),
+    marginMs: S.withDefault("LLM_RATE_LIMIT_MARGIN_MS", S.integer(0, 60_000), 20),
     maxConcurrency: S.withDefault("LLM_MAX_CONCURRENCY", S.integer(1, 10_000), 8),
     queueMax: S.withDefault("LLM_QUEUE_MAX", S.integer(0, 1_000_000), 1_000),
     fallbackReplicas: S.withDefault("LLM_RATE_LIMIT_FALLBACK_REPLICAS", S.integer(1, 1_000), 2),

@@ -41,17 +41,20 @@ export interface RateLimiterService {
 export interface RateLimiterOptions {
   readonly requests: number
   readonly windowMs: number
+  /** `LLM_RATE_LIMIT_MARGIN_MS`: see `guardMs`. */
+  readonly marginMs: number
   readonly maxConcurrency: number
   readonly queueMax: number
 }
 
 /**
- * Each window is kept a little longer than configured (0.5 %, at most 5 ms): a call begins a
- * fraction of a millisecond after its start is recorded, by a varying amount, and without the
- * margin two starts a window apart could land a hair less than a window apart upstream.
+ * Each window is kept longer than configured by the margin (at most 2 % of it): upstream counts
+ * calls as they arrive, and a call arrives some milliseconds after it begins, by a varying amount.
+ * Without the margin, a call that arrived late and one that arrived early, a window apart as they
+ * began, land less than a window apart upstream (measured with `bench/jobs.ts` on a busy 2-core
+ * machine: up to 12 ms; over a network, more).
  */
-export const guardMs = (windowMs: number) => Math.min(5, windowMs * 0.005)
-const guarded = (rule: WindowRule): WindowRule => ({ requests: rule.requests, windowMs: rule.windowMs + guardMs(rule.windowMs) })
+export const guardMs = (windowMs: number, marginMs: number) => Math.min(marginMs, windowMs * 0.02)
 
 /** How long a call is taken to last for the queue-full estimate until one has finished. */
 const assumedCallMs = 1_000
@@ -99,6 +102,7 @@ export const makeRateLimiter = (
   Effect.gen(function*() {
     const { maxConcurrency, queueMax } = options
     const configured: WindowRule = { requests: options.requests, windowMs: options.windowMs }
+    const guarded = (rule: WindowRule): WindowRule => ({ requests: rule.requests, windowMs: rule.windowMs + guardMs(rule.windowMs, options.marginMs) })
     const inProcess = store.inProcess
     const state: State = { rules: [guarded(configured)], waiters: new WaiterQueue(), inFlight: 0, pending: 0, pausedUntil: 0, averageCallMs: 0 }
     const wake = yield* Queue.sliding<void>(1)

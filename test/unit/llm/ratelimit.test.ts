@@ -7,8 +7,8 @@ import { advance, busiestWindow, limiterLayer, settle } from "./ratelimitSupport
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i)
 
-/** A 1 s window as enforced, with its few-ms guard margin. */
-const second = 1_000 + guardMs(1_000)
+/** A 1 s window as enforced, with the default margin (LLM_RATE_LIMIT_MARGIN_MS). */
+const second = 1_000 + guardMs(1_000, 20)
 
 /** A call that notes when it started (virtual ms) and then takes `ms`. */
 const call = (starts: Array<number>, ms = 50) =>
