@@ -39,6 +39,8 @@ export interface GateSettings {
   readonly maxInputBytes: number
   /** Routes whose bodies have a limit of their own (a summary job's body is a batch of summaries' bodies). */
   readonly bodyLimits: ReadonlyArray<{ readonly path: string; readonly maxBytes: number; readonly setting: string }>
+  /** Whether each answer is logged (LOG_LEVEL debug or below): otherwise no log effect is built per request. */
+  readonly logAnswers: boolean
 }
 
 /**
@@ -84,7 +86,7 @@ export const gate = (settings: GateSettings) => {
           const seconds = (performance.now() - startedAt) / 1000
           requests(route, status).unsafeUpdate(1, [])
           durations(route, status).unsafeUpdate(seconds, [])
-          return Effect.logDebug("HTTP request answered").pipe(Effect.annotateLogs({ status: response.status, durationMs: Math.round(seconds * 1000) }))
+          return !settings.logAnswers ? Effect.void : Effect.logDebug("HTTP request answered").pipe(Effect.annotateLogs({ status: response.status, durationMs: Math.round(seconds * 1000) }))
         }),
         Effect.map((response) => HttpServerResponse.setHeader(response, "x-request-id", requestId)),
         Effect.annotateLogs({ requestId, method: request.method, route })

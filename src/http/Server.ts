@@ -3,7 +3,7 @@ import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpServer from "@effect/platform/HttpServer"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { Context, Effect, Layer, Option } from "effect"
+import { Context, Effect, Layer, LogLevel, Option } from "effect"
 import { createServer, type Server } from "node:http"
 import { Config } from "../Config.js"
 import { LlmClient } from "../llm/LlmClient.js"
@@ -29,9 +29,9 @@ export const ApiLive = HttpApiBuilder.api(Api).pipe(
 
 /** Routes, docs, OpenAPI document and middleware, on whatever `HttpServer` is provided. */
 export const HttpAppLive = Layer.unwrapEffect(Effect.gen(function*() {
-  const { jobs, server } = yield* Config
+  const { jobs, log, server } = yield* Config
   const bodyLimits = [{ path: "/v1/summary-jobs", maxBytes: jobs.maxBytes, setting: "JOB_MAX_BYTES" }]
-  return HttpApiBuilder.serve(gate({ ...server, bodyLimits })).pipe(
+  return HttpApiBuilder.serve(gate({ ...server, bodyLimits, logAnswers: LogLevel.lessThanEqual(log.level, LogLevel.Debug) })).pipe(
     HttpMiddleware.withSpanNameGenerator(Spans.httpRequestName),
     Layer.provide(DocsPageLive),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),

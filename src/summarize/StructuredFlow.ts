@@ -129,7 +129,10 @@ export const makeStructuredFlow = () => {
           return { calls, text, answer, error: null }
         })
 
-      const pieces = yield* Effect.forEach(request.pieces, ask, { concurrency: 2 })
+      // One piece (nearly every change) is asked on this fiber: forking costs more than the call's own work.
+      const pieces = request.pieces.length === 1
+        ? [yield* ask(request.pieces[0]!, 0)]
+        : yield* Effect.forEach(request.pieces, ask, { concurrency: 2 })
       const calls = pieces.flatMap((piece) => piece.calls)
       const answered = pieces.filter((piece): piece is Piece & { readonly answer: Answer } => piece.answer !== null)
       const errors = pieces.flatMap((piece, i) => (piece.error === null ? [] : [split ? `part ${i + 1} of ${pieces.length}: ${piece.error}` : piece.error]))

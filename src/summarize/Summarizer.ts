@@ -1,4 +1,4 @@
-import { Array as Arr, BigDecimal, Clock, Context, Effect, Either, Layer, Metric, Option, Ref } from "effect"
+import { Array as Arr, BigDecimal, Clock, Context, Effect, Either, Layer, Metric, Option } from "effect"
 import { createHash } from "node:crypto"
 import { Config } from "../Config.js"
 import type { ChatMessage, CompletionSuccess, Priority, ResponseFormat } from "../domain/Completion.js"
@@ -97,7 +97,7 @@ const make = Effect.gen(function*() {
       })
       const base = { rawDiff, cached: false, model: null, provider: null, requestId: null, fallbackDetail: null, structured: null, grounding: null, structuredError: null }
       if (cosmetic) {
-        yield* Metric.increment(summaries("summarized", "cosmetic"))
+        summaries("summarized", "cosmetic").unsafeUpdate(1, [])
         return { ...base, status: "summarized", summary: COSMETIC_SUMMARY, structured: cosmeticStructured(COSMETIC_SUMMARY), fallbackReason: null, usage: null, attempts: 0, latencyMs: yield* elapsed } satisfies Summary
       }
 
@@ -107,13 +107,14 @@ const make = Effect.gen(function*() {
 
       const cached = key === null ? Option.none() : yield* cache.get(key)
       if (Option.isSome(cached)) {
-        yield* Metric.increment(summaries("summarized", "cached"))
+        summaries("summarized", "cached").unsafeUpdate(1, [])
         // Nothing was spent for this request: the original call's cost stays in the ledger, once.
         // Entries written before `fallbackDetail` existed lack it; only summaries are cached.
         return { ...cached.value, fallbackDetail: null, cached: true, usage: cached.value.usage === null ? null : noSpend, attempts: 0, latencyMs: yield* elapsed } satisfies Summary
       }
 
-      const attempts = yield* Ref.make(0)
+      // Calls of one summary run on its fibers in turn or side by side; JavaScript's one thread keeps a plain sum exact.
+      let attempts = 0
       // Every call of this summary shares one owner, so a many-part summary takes turns with others.
       const owner = input.owner ?? crypto.randomUUID()
       const call = (messages: ReadonlyArray<ChatMessage>, purpose: string, responseFormat?: ResponseFormat) =>
@@ -123,7 +124,10 @@ const make = Effect.gen(function*() {
             ...(input.priority ? { priority: input.priority } : {}),
             ...(responseFormat ? { responseFormat } : {})
           }),
-          (result) => Effect.zipRight(Ref.update(attempts, (n) => n + result.attempts), result.status === "success" ? Effect.succeed(result) : Effect.fail(result.error))
+          (result) => {
+            attempts += result.attempts
+            return result.status === "success" ? Effect.succeed(result) : Effect.fail(result.error)
+          }
         )
       const prompt = { ...(document ? { document } : {}), ...(language ? { language } : {}) }
 
@@ -153,18 +157,17 @@ const make = Effect.gen(function*() {
         })
       const outcome = yield* Effect.either(asked)
       const latencyMs = yield* elapsed
-      const attemptCount = yield* Ref.get(attempts)
       if (Either.isLeft(outcome)) {
         const error = outcome.left
         if (error._tag === "RateLimitQueueFull") return yield* Effect.fail(error)
         const reason = reasonOf(error)
         const fallbackDetail = detailOf(error)
-        yield* Metric.increment(summaries("fallback", reason))
+        summaries("fallback", reason).unsafeUpdate(1, [])
         // Upstream messages were scrubbed of secrets where they entered (OpenRouter / ErrorClassifier).
         yield* Effect.logWarning("Summary fell back to the raw diff").pipe(
-          Effect.annotateLogs({ fallbackReason: reason, fallbackDetail, error: error._tag, detail: "message" in error ? error.message : "", attempts: attemptCount })
+          Effect.annotateLogs({ fallbackReason: reason, fallbackDetail, error: error._tag, detail: "message" in error ? error.message : "", attempts })
         )
-        return { ...base, status: "fallback", summary: null, fallbackReason: reason, fallbackDetail, usage: null, attempts: attemptCount, latencyMs } satisfies Summary
+        return { ...base, status: "fallback", summary: null, fallbackReason: reason, fallbackDetail, usage: null, attempts, latencyMs } satisfies Summary
       }
       const { calls: results, summary: summaryText, ...structured } = outcome.right
       const last = results[results.length - 1]!
@@ -178,10 +181,10 @@ const make = Effect.gen(function*() {
         provider: last.provider,
         requestId: last.requestId,
         usage: sumUsage(results),
-        attempts: attemptCount,
+        attempts,
         latencyMs
       }
-      yield* Metric.increment(summaries("summarized", "none"))
+      summaries("summarized", "none").unsafeUpdate(1, [])
       if (key !== null) yield* cache.put(key, summary)
       return summary
     }).pipe(Spans.summarize)
