@@ -8,7 +8,7 @@
 import { readFileSync } from "node:fs"
 import OpenAI from "openai"
 import { Pool } from "undici"
-import { makeUndiciFetch } from "../src/llm/UndiciFetch.js"
+import { makeUndiciFetch } from "./undiciFetch.js"
 
 export interface LoadSpec {
   /** http: POST `body` to `url`; sdk: `chat.completions.create(JSON.parse(body))` with baseURL `url`. */

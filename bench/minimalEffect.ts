@@ -19,7 +19,7 @@ import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, Redacted, Schema } from "effect"
 import { createServer } from "node:http"
 import OpenAI from "openai"
-import { makeUndiciFetch } from "../src/llm/UndiciFetch.js"
+import { makeUndiciFetch } from "./undiciFetch.js"
 
 const ChatBody = Schema.Struct({ model: Schema.String, messages: Schema.Array(Schema.Unknown) }, Schema.Record({ key: Schema.String, value: Schema.Unknown }))
 

@@ -49,7 +49,7 @@ export interface ProfileSummary {
  */
 const CONCERNS: ReadonlyArray<readonly [string, RegExp]> = [
   ["change parsing, condensing and prompt (src/summarize, diff)", /\/src\/summarize\/(Change|Condense|Normalize|Heading|Split|Tokens|Prompt)\.|\/node_modules\/diff\//],
-  ["upstream call: openai SDK + undici (src/llm/UndiciFetch.ts)", /\/node_modules\/(openai|undici)\/|\/src\/llm\/UndiciFetch\./],
+  ["upstream call: undici (src/llm/OpenRouter.ts, CappedRead.ts)", /\/node_modules\/undici\/|\/src\/llm\/CappedRead\./],
   ["PostgreSQL client (pg, @effect/sql)", /\/node_modules\/(pg|pg-pool|pg-protocol|pg-types|@effect\/sql|@effect\/sql-pg)\//],
   ["Schema decode/encode", /\/node_modules\/effect\/dist\/esm\/(internal\/schema\/|ParseResult|Schema)/],
   ["HTTP server (node:http, @effect/platform)", /node:_http|\/node_modules\/@effect\/platform|\/node_modules\/find-my-way/],

@@ -7,7 +7,7 @@
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import OpenAI from "openai"
-import { makeUndiciFetch } from "../src/llm/UndiciFetch.js"
+import { makeUndiciFetch } from "./undiciFetch.js"
 
 const client = new OpenAI({
   apiKey: "sk-bench",

@@ -1,11 +1,10 @@
 import { Either } from "effect"
-import { APIConnectionError, APIConnectionTimeoutError, APIError } from "openai"
 import type { FinishReason, Usage } from "../domain/Completion.js"
 import type { RateLimitInfo, UpstreamError, UpstreamFailure } from "../domain/LlmError.js"
 import type { ChatResponse as ChatResponseType } from "./OpenRouterWire.js"
 import { ChatResponse, decodeLoose, ErrorBody, ErrorMetadata, ErrorObject } from "./OpenRouterWire.js"
 import { scrubDeep } from "./Scrubber.js"
-import { ResponseTooLarge } from "./UndiciFetch.js"
+import { ResponseTooLarge } from "./CappedRead.js"
 import {
   UpstreamInvalidResponse,
   UpstreamNetworkError,
@@ -31,7 +30,7 @@ const num = (value: unknown): number | undefined => {
   return Number.isFinite(n) ? n : undefined
 }
 
-/** Response headers as the SDK gives them (`Headers`) or as undici does (a lower-cased record). */
+/** Response headers as a `Headers` (the gateway passes them on as one) or as undici gives them (a lower-cased record). */
 export type HeaderSource = Headers | Readonly<Record<string, string | ReadonlyArray<string> | undefined>>
 
 export const header = (headers: HeaderSource | undefined, name: string): string | undefined => {
@@ -135,36 +134,10 @@ const networkCode = (cause: unknown): string | undefined => {
   return undefined
 }
 
-/** Whatever the SDK call rejected with, as a typed upstream error. */
-export const fromThrown = (thrown: unknown, ctx: ClassifyContext): UpstreamError => {
-  // Not retried: a provider that sent this much once will do it again, and each attempt may be billed.
-  if (thrown instanceof APIConnectionError && thrown.cause instanceof ResponseTooLarge) {
-    return new UpstreamUnusableAnswer(failure({ code: "response_too_large", message: thrown.cause.message, model: ctx.model }))
-  }
-  if (thrown instanceof APIConnectionTimeoutError) {
-    return new UpstreamTimeout(failure({ message: "Upstream did not answer in time", code: "timeout", model: ctx.model }))
-  }
-  if (thrown instanceof APIConnectionError) {
-    return new UpstreamNetworkError(failure({
-      message: ctx.scrub(`Connection to upstream failed: ${String(record(thrown.cause)["message"] ?? thrown.message)}`),
-      code: networkCode(thrown.cause) ?? "connection_error",
-      model: ctx.model
-    }))
-  }
-  if (thrown instanceof APIError && thrown.status !== undefined) {
-    return fromStatus(thrown.status, thrown.headers, thrown.error, ctx)
-  }
-  // A 200 whose body is not JSON (or was cut) makes the SDK's `response.json()` throw.
-  return unreadable(thrown instanceof Error ? thrown.message : String(thrown), ctx)
-}
-
 /** undici's own timeouts, which mean what the attempt's deadline means. */
 export const timeoutCodes: ReadonlySet<string> = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "UND_ERR_CONNECT_TIMEOUT"])
 
-/**
- * What a direct undici call rejected with (the same families as `fromThrown` for the SDK):
- * `timedOut` when the attempt's own deadline aborted it.
- */
+/** What an undici call rejected with: `timedOut` when the attempt's own deadline aborted it. */
 export const fromTransport = (thrown: unknown, timedOut: boolean, ctx: ClassifyContext): UpstreamError => {
   if (thrown instanceof ResponseTooLarge) {
     return new UpstreamUnusableAnswer(failure({ code: "response_too_large", message: thrown.message, model: ctx.model }))
@@ -206,7 +179,7 @@ export const decodeChatResponse: (body: unknown) => ChatResponseType = decodeCha
 
 /**
  * The three ways a 200 can still be a failure (an `error` body, no choices, a choice that finished
- * with `error`) and an empty answer. The SDK returns all of them as successes.
+ * with `error`) and an empty answer, all of which arrive with status 200.
  */
 export const fromBody = (
   body: unknown,

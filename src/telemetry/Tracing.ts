@@ -1,18 +1,18 @@
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import { Effect, Layer, Option, Redacted } from "effect"
 import type { AppConfig } from "../Config.js"
 import { Config } from "../Config.js"
 
 /**
  * The OTLP/HTTP exporter, loaded only when an endpoint is set: a service that exports nothing
- * neither loads `@effect/opentelemetry` nor makes spans (the tracer is switched off, so every
+ * neither loads `@effect/opentelemetry` (nor the fetch client it sends with) nor makes spans (the tracer is switched off, so every
  * `Spans` wrapper runs its effect as it is).
  */
 const exporter = (endpoint: string, telemetry: AppConfig["telemetry"]) =>
   Layer.unwrapEffect(Effect.promise(async () => {
-    const [OtlpTracer, OtlpSerialization] = await Promise.all([
+    const [OtlpTracer, OtlpSerialization, FetchHttpClient] = await Promise.all([
       import("@effect/opentelemetry/OtlpTracer"),
-      import("@effect/opentelemetry/OtlpSerialization")
+      import("@effect/opentelemetry/OtlpSerialization"),
+      import("@effect/platform/FetchHttpClient")
     ])
     return OtlpTracer.layer({
       url: `${endpoint}/v1/traces`,

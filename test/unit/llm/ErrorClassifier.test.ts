@@ -1,8 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
-import { APIConnectionError, APIConnectionTimeoutError, APIError } from "openai"
 import { isTransient } from "../../../src/domain/LlmError.js"
-import { fromBody, fromStatus, fromThrown } from "../../../src/llm/ErrorClassifier.js"
+import { fromBody, fromErrorResponse, fromStatus, fromTransport, unreadable } from "../../../src/llm/ErrorClassifier.js"
 
 const ctx = { model: "openai/gpt-4o-mini", nowMs: 1_764_926_476_000, maxWaitMs: 60_000, scrub: (text: string) => text }
 
@@ -59,20 +58,20 @@ describe("ErrorClassifier", () => {
     expect([error._tag, isTransient(error)]).toEqual(["UpstreamQuotaExhausted", false])
   })
 
-  it("connection failures and timeouts from the SDK are transient and keep the network code", () => {
-    const reset = fromThrown(new APIConnectionError({ cause: Object.assign(new Error("socket hang up"), { code: "ECONNRESET" }) }), ctx)
+  it("connection failures and timeouts are transient and keep the network code", () => {
+    const reset = fromTransport(Object.assign(new Error("socket hang up"), { code: "ECONNRESET" }), false, ctx)
     expect([reset._tag, reset.code, isTransient(reset)]).toEqual(["UpstreamNetworkError", "ECONNRESET", true])
-    const timeout = fromThrown(new APIConnectionTimeoutError(), ctx)
+    const timeout = fromTransport(Object.assign(new Error("Headers Timeout Error"), { code: "UND_ERR_HEADERS_TIMEOUT" }), false, ctx)
     expect([timeout._tag, isTransient(timeout)]).toEqual(["UpstreamTimeout", true])
   })
 
-  it("an SDK status error is classified by its status and body", () => {
-    const error = fromThrown(APIError.generate(503, { error: errorBody(503, "No provider available") }, undefined, new Headers()), ctx)
+  it("an error response is classified by its status and body", () => {
+    const error = fromErrorResponse(503, undefined, { error: errorBody(503, "No provider available") }, ctx)
     expect([error._tag, error.message]).toEqual(["UpstreamServerError", "No provider available"])
   })
 
   it("an unparseable 200 is a transient invalid response", () => {
-    const error = fromThrown(new SyntaxError("Unexpected end of JSON input"), ctx)
+    const error = unreadable("Unexpected end of JSON input", ctx)
     expect([error._tag, error.status, isTransient(error)]).toEqual(["UpstreamInvalidResponse", 200, true])
   })
 

@@ -1,8 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
-import { APIConnectionError, APIConnectionTimeoutError, APIError } from "openai"
 import type { UpstreamError } from "../../../src/domain/LlmError.js"
-import { failure, fromBody, fromStatus, fromThrown, rateLimitInfo, waitMs } from "../../../src/llm/ErrorClassifier.js"
+import { failure, fromBody, fromStatus, fromTransport, rateLimitInfo, waitMs } from "../../../src/llm/ErrorClassifier.js"
 
 const nowMs = 1_764_926_476_000
 const ctx = { model: "openai/gpt-4o-mini", nowMs, maxWaitMs: 60_000, scrub: (text: string) => text }
@@ -116,8 +115,8 @@ describe("ErrorClassifier: statuses and bodies", () => {
     expect(Object.keys(failure({ message: "m", status: undefined }))).toEqual(["message"])
   })
 
-  it("finds the network code however deep the SDK wrapped it, and stops walking a cycle", () => {
-    const code = (cause: unknown) => fromThrown(new APIConnectionError({ cause: cause as Error }), ctx).code
+  it("finds the network code however deep undici's error nests it, and stops walking a cycle", () => {
+    const code = (thrown: unknown) => fromTransport(thrown, false, ctx).code
     expect(code(nested(0))).toBe("ECONNREFUSED")
     expect(code(nested(4))).toBe("ECONNREFUSED")
     // Deeper than five levels is not looked for.
@@ -129,28 +128,21 @@ describe("ErrorClassifier: statuses and bodies", () => {
     expect(code(undefined)).toBe("connection_error")
   })
 
-  it("says why a connection failed, from its cause when there is one", () => {
-    const withCause = fromThrown(new APIConnectionError({ cause: Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" }) }), ctx)
-    expect(withCause.message).toContain("connect ECONNREFUSED 127.0.0.1:1")
-    const without = fromThrown(new APIConnectionError({ message: "fetch failed" }), ctx)
-    expect([without._tag, without.message.includes("fetch failed")]).toEqual(["UpstreamNetworkError", true])
+  it("says why a connection failed", () => {
+    const refused = fromTransport(Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" }), false, ctx)
+    expect([refused._tag, refused.code, refused.message.includes("connect ECONNREFUSED 127.0.0.1:1")]).toEqual(["UpstreamNetworkError", "ECONNREFUSED", true])
+    const thrownText = fromTransport("socket closed at byte 17", false, ctx)
+    expect(thrownText.message).toContain("socket closed at byte 17")
   })
 
   it("a timeout names itself and the model, for the logs and the ledger", () => {
-    const timeout = fromThrown(new APIConnectionTimeoutError(), ctx)
+    const timeout = fromTransport(new Error("This operation was aborted"), true, ctx)
     expect(timeout).toMatchObject({ _tag: "UpstreamTimeout", code: "timeout", model: ctx.model })
   })
 
-  it("only the SDK's status errors are read as HTTP statuses", () => {
-    const other = fromThrown(Object.assign(new Error("library failure"), { status: 500 }), ctx)
-    expect([other._tag, other.status]).toEqual(["UpstreamInvalidResponse", 200])
-  })
-
-  it("an SDK error without a status, or anything else thrown, is an unreadable 200", () => {
-    const noStatus = fromThrown(new APIError(undefined, undefined, "odd", undefined), ctx)
-    expect([noStatus._tag, noStatus.status, noStatus.code]).toEqual(["UpstreamInvalidResponse", 200, "unparseable_body"])
-    const thrownText = fromThrown("body cut at byte 17", ctx)
-    expect(thrownText.message).toContain("body cut at byte 17")
+  it("a thrown error's own status field is not taken for an HTTP status", () => {
+    const other = fromTransport(Object.assign(new Error("library failure"), { status: 500 }), false, ctx)
+    expect([other._tag, other.status]).toEqual(["UpstreamNetworkError", undefined])
   })
 
   it("a 200 with an error body keeps the provider's code, message and metadata, and the billed usage", () => {
