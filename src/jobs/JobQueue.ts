@@ -77,6 +77,9 @@ const make = Effect.gen(function*() {
   const pg = yield* PgClient.PgClient
   const db = yield* currentDb
   const runtime = yield* Effect.runtime<never>()
+  // Two replicas starting at once on a fresh database: the second fails on the schema objects or
+  // the queue the first just made, then finds them there.
+  const startRace = Schedule.intersect(Schedule.recurs(3), Schedule.spaced("500 millis"))
   const engine = yield* Effect.acquireRelease(
     Effect.gen(function*() {
       const instance = yield* Effect.suspend(() => {
@@ -84,24 +87,17 @@ const make = Effect.gen(function*() {
         fresh.on("error", (error) =>
           Runtime.runFork(runtime)(Effect.logWarning("Job queue error").pipe(Effect.annotateLogs("error", error.message))))
         return Effect.as(boss("start", () => fresh.start()), fresh)
-      }).pipe(
-        // Two replicas installing pg-boss's schema at once: the second fails on objects the first made, then finds it installed.
-        Effect.retry(Schedule.intersect(Schedule.recurs(3), Schedule.spaced("500 millis")))
-      )
-      yield* boss("createQueue", () =>
-        instance.createQueue(itemsQueue, {
-          name: itemsQueue,
-          // Item messages are completed as their items are claimed: the item's row, not the message, carries the work from then on.
-          retryLimit: 0
-        }))
-      yield* boss("createQueue", () =>
-        instance.createQueue(callbacksQueue, {
-          name: callbacksQueue,
-          retryLimit: Math.max(0, config.jobs.callbackMaxAttempts - 1),
-          retryDelay: 1,
-          retryBackoff: true,
-          expireInSeconds: 60
-        }))
+      }).pipe(Effect.retry(startRace))
+      const createQueue = (options: PgBoss.Queue) => Effect.retry(boss("createQueue", () => instance.createQueue(options.name, options)), startRace)
+      // Item messages are completed as their items are claimed: the item's row, not the message, carries the work from then on.
+      yield* createQueue({ name: itemsQueue, retryLimit: 0 })
+      yield* createQueue({
+        name: callbacksQueue,
+        retryLimit: Math.max(0, config.jobs.callbackMaxAttempts - 1),
+        retryDelay: 1,
+        retryBackoff: true,
+        expireInSeconds: 60
+      })
       return instance
     }),
     (instance) => Effect.ignore(boss("stop", () => instance.stop({ graceful: false, wait: true, close: false })))
