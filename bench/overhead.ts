@@ -32,6 +32,14 @@ export const INFLIGHT = [1, 32] as const
 
 export interface Timing {
   readonly rounds: number
+  /**
+   * Once per server before the rounds, at 32 in flight, not measured: JIT tiers and V8's heap sizing
+   * take thousands of requests to settle (measured here: the service's CPU per summary falls from
+   * 3.3 to 1.8 ms over its first 10 s at 32 in flight, Portkey's from 2.9 to 1.5 ms), and a server
+   * that runs for days is compared at its steady state.
+   */
+  readonly steadyMs: number
+  /** Before each measurement, not measured. */
   readonly warmupMs: number
   readonly durationMs: number
   readonly profileMs: number
@@ -39,8 +47,8 @@ export interface Timing {
 
 export const timing = (quick: boolean): Timing =>
   quick
-    ? { rounds: 1, warmupMs: 500, durationMs: 2_000, profileMs: 3_000 }
-    : { rounds: 3, warmupMs: 2_000, durationMs: 6_000, profileMs: 10_000 }
+    ? { rounds: 1, steadyMs: 4_000, warmupMs: 500, durationMs: 2_000, profileMs: 3_000 }
+    : { rounds: 3, steadyMs: 12_000, warmupMs: 2_000, durationMs: 6_000, profileMs: 10_000 }
 
 /** One measurement, with the CPU time the server (or, for the SDK floor, the generator) spent per request. */
 export interface Measured extends LoadResult {
@@ -149,7 +157,7 @@ const measureMemory = async (upstream: Upstream, db: ServiceDatabase, t: Timing)
   try {
     await new Promise((resolve) => setTimeout(resolve, 2_000))
     const idleRssMb = rssMb(instance.child!.pid)
-    const warm = await load(instance, 32, { ...t, warmupMs: 0 }, t.warmupMs)
+    const warm = await load(instance, 32, { ...t, warmupMs: 0 }, t.steadyMs)
     const sampler = await heapSampler(inspectorPort)
     await sampler.start()
     const run = await load(instance, 32, { ...t, warmupMs: 0 })
@@ -181,7 +189,7 @@ const profileService = async (upstream: Upstream, db: ServiceDatabase, t: Timing
     nodeFlags: ["--cpu-prof", `--cpu-prof-dir=${dir}`],
     entry: await buildForProfile()
   })
-  const run = await load(profiled, 32, t, t.profileMs)
+  const run = await load(profiled, 32, { ...t, warmupMs: t.steadyMs }, t.profileMs)
   const finished = performance.now()
   await profiled.stop()
   const exited = performance.now()
@@ -206,6 +214,17 @@ const measureInterleaved = async (
   for (const c of [...contenders, ...references]) runs.set(c, new Map(INFLIGHT.map((n) => [n, []])))
   let serviceCalls = 0
   let summaries = 0
+  // Servers only: a client-side contender runs in a fresh generator process each time.
+  for (const c of [...contenders, ...references].filter((c) => c.child !== null)) {
+    await upstream.take()
+    const warmed = await load(c, 32, { ...t, warmupMs: 0 }, t.steadyMs)
+    const calls = await upstream.take()
+    if (isService(c)) {
+      serviceCalls += calls
+      summaries += warmed.requests + warmed.errors + warmed.warmupRequests
+    }
+    log(`steady state: ${c.name} served ${(t.steadyMs / 1000).toFixed(0)} s at 32 in flight first (${warmed.rps.toFixed(0)} req/s, cpu ${warmed.cpuMsPerRequest.toFixed(2)} ms/req)`)
+  }
   for (let round = 0; round < t.rounds; round++) {
     // Each round starts with a different contender, so that none always runs right after the same one.
     const order = contenders.map((_, i) => contenders[(i + round) % contenders.length]!)

@@ -192,7 +192,7 @@ export const summaryText = (all: AllResults): string => {
   const out: Array<string> = ["", "=".repeat(100), `SUMMARY (${all.quick ? "quick" : "full"} run, ${all.date}, ${f1(all.minutes)} min)`, "=".repeat(100)]
   const o = all.overhead
   if (o.ok) {
-    out.push(`Overhead and throughput: ${o.value.timing.rounds} interleaved round(s) of ${o.value.timing.durationMs / 1000} s per cell after ${o.value.timing.warmupMs / 1000} s warm-up; medians`)
+    out.push(`Overhead and throughput: every server first served ${o.value.timing.steadyMs / 1000} s at 32 in flight (steady state), then ${o.value.timing.rounds} interleaved round(s) of ${o.value.timing.durationMs / 1000} s per cell after ${o.value.timing.warmupMs / 1000} s warm-up; medians`)
     out.push(textTable(HEAD, contenderRows(o.value)), "", ...targetLines(o.value))
     if (o.value.profile !== null) {
       out.push("", `service CPU profile at 32 in flight (${f0(o.value.profileRun?.rps ?? Number.NaN)} req/s under the profiler), share of CPU samples by concern:`)
@@ -254,6 +254,7 @@ export const markdown = (all: AllResults, notes: ReadonlyArray<string>): string 
     const v = o.value
     out.push(
       `All contenders in one run against the same instant upstream (test/support/OpenRouterEmulator.ts in its own process, answering at once with usage and exact cost). ` +
+        `Every server first serves ${v.timing.steadyMs / 1000} s at 32 in flight, not measured, so that each is compared at its steady state (JIT tiers and V8's heap sizing settle over thousands of requests: the service's CPU per summary falls by about 45 % over its first 10 s, Portkey's by about 50 %). ` +
         `Each cell: ${v.timing.rounds} interleaved round(s) of ${v.timing.durationMs / 1000} s after ${v.timing.warmupMs / 1000} s of warm-up, closed loop (undici Pool, N requests always in flight), load generator in a process of its own per measurement; medians over rounds. ` +
         `Floors and Portkey send the upstream the exact request body the service sends for ${v.fixture}. Peak memory is VmHWM of the server process (for the SDK floor, of the generator, which is the client). ` +
         `CPU ms/req is the CPU time (user + system, from /proc) the server process spent per request answered, warm-up included (for the SDK floor: the generator's, which does the SDK's work): on a shared machine it moves much less than req/s, because it does not count the time a process waits for a core.`,

@@ -13,7 +13,8 @@ import { type ChangeInput, type ChangeLayout, type ChangeReply, type ChangeReque
 /**
  * Parses and condenses changes. The server does it in a pool of worker threads, so that a large
  * or hostile change never stops the event loop (health checks, the rate limiter's dispatcher, the
- * ledger writer, every other request); `CHANGE_WORKERS=0` does it in-process.
+ * ledger writer, every other request), except small ones (`INLINE_MAX_CHARS`); `CHANGE_WORKERS=0`
+ * does it all in-process.
  */
 export class ChangeProcessor extends Context.Tag("ChangeProcessor")<ChangeProcessor, {
   readonly process: (change: ChangeInput, layout: ChangeLayout) => Effect.Effect<ProcessedChange, InvalidDiff>
@@ -144,9 +145,20 @@ const makeThreads = (entry: string, size: number) => {
   return { process, close }
 }
 
+/**
+ * Changes up to this many characters are processed on the calling thread: the hop to a worker and
+ * back costs more than their work, and even a hostile one (every word moved) takes a few
+ * milliseconds there, about what handling any request costs.
+ */
+export const INLINE_MAX_CHARS = 4_096
+
+const sizeOf = (change: ChangeInput) => ("diff" in change ? change.diff.length : change.before.length + change.after.length)
+
 const workers = (size: number) =>
   Layer.scoped(ChangeProcessor, Effect.gen(function*() {
     const entry = yield* workerEntry
     const threads = yield* Effect.acquireRelease(Effect.sync(() => makeThreads(entry, size)), (threads) => threads.close)
-    return ChangeProcessor.of({ process: threads.process })
+    return ChangeProcessor.of({
+      process: (change, layout) => (sizeOf(change) <= INLINE_MAX_CHARS ? Effect.suspend(() => processChange(change, layout)) : threads.process(change, layout))
+    })
   }))
