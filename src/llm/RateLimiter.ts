@@ -52,7 +52,7 @@ export interface RateLimiterOptions {
  * calls as they arrive, and a call arrives some milliseconds after it begins, by a varying amount.
  * Without the margin, a call that arrived late and one that arrived early, a window apart as they
  * began, land less than a window apart upstream (measured with `bench/jobs.ts` on a busy 2-core
- * machine: up to 12 ms; over a network, more).
+ * machine: mostly up to 15 ms, now and then 30-40 ms; over a network, more).
  */
 export const guardMs = (windowMs: number, marginMs: number) => Math.min(marginMs, windowMs * 0.02)
 
