@@ -7,6 +7,7 @@ import { fromJsonNumber } from "../domain/Money.js"
 import type { ProviderUsage } from "../llm/CompletionProvider.js"
 import type { ClassifyContext } from "../llm/ErrorClassifier.js"
 import { failure, fromStatus, timeoutCodes } from "../llm/ErrorClassifier.js"
+import { count } from "../llm/OpenRouter.js"
 import { decodeLoose, Generation } from "../llm/OpenRouterWire.js"
 import { Scrubber } from "../llm/Scrubber.js"
 import { UpstreamPool } from "../llm/UpstreamPool.js"
@@ -54,7 +55,6 @@ export const rejection = (answer: RawAnswer, ctx: ClassifyContext): Effect.Effec
   )
 
 const decodeGeneration = decodeLoose(Generation)
-const count = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? 0 : Math.max(0, Math.round(v)))
 
 /** OpenRouter's billed record of a generation (`GET /generation?id=`), as usage with its cost. */
 export const parseGeneration = (body: unknown): ProviderUsage | undefined => {

@@ -45,10 +45,14 @@ export const identify = (callers: ReadonlyArray<{ readonly name: string; readonl
 
 const anonymous = { name: null }
 
+type Callers = ReadonlyArray<{ readonly name: string; readonly token: Redacted.Redacted<string> }>
+
+const identifyCallers = (callers: Callers) => identify(callers.map((c) => ({ name: c.name, token: Redacted.value(c.token) })))
+
 /** Whether a bearer token is one of the configured callers'; none when no token is configured (everyone is let in). */
-export const tokenCheck = (callers: ReadonlyArray<{ readonly name: string; readonly token: Redacted.Redacted<string> }>): Option.Option<(token: string) => boolean> => {
+export const tokenCheck = (callers: Callers): Option.Option<(token: string) => boolean> => {
   if (callers.length === 0) return Option.none()
-  const find = identify(callers.map((c) => ({ name: c.name, token: Redacted.value(c.token) })))
+  const find = identifyCallers(callers)
   return Option.some((token: string) => find(token) !== null)
 }
 
@@ -63,13 +67,11 @@ export const AuthorizationLive = Layer.effect(
   Effect.gen(function*() {
     const { server } = yield* Config
     if (server.callers.length === 0) return { bearer: () => Effect.succeed(anonymous) }
-    const find = identify(server.callers.map((c) => ({ name: c.name, token: Redacted.value(c.token) })))
+    const find = identifyCallers(server.callers)
     return {
       bearer: (token: Redacted.Redacted) => {
         const name = find(Redacted.value(token))
-        return name === null
-          ? Effect.fail(new Unauthorized({ message: "Missing or wrong bearer token" }))
-          : Effect.succeed({ name })
+        return name === null ? Effect.fail(unauthorized) : Effect.succeed({ name })
       }
     }
   })
@@ -81,7 +83,7 @@ export const AuthorizationLive = Layer.effect(
  * Whatever of the body still arrives after the 401 is discarded by Node as it comes (closing at
  * once instead could reset the connection before the client has read the 401).
  */
-export const refusedBeforeBody = (callers: ReadonlyArray<{ readonly name: string; readonly token: Redacted.Redacted<string> }>) =>
+export const refusedBeforeBody = (callers: Callers) =>
   Option.match(tokenCheck(callers), {
     onNone: () => (_path: string, _authorization: string | undefined): HttpServerResponse.HttpServerResponse | undefined => undefined,
     onSome: (check) => (path: string, authorization: string | undefined): HttpServerResponse.HttpServerResponse | undefined => {

@@ -11,7 +11,8 @@ import { Scrubber } from "./Scrubber.js"
 import { readCapped } from "./CappedRead.js"
 import { UpstreamPool } from "./UpstreamPool.js"
 
-const count = (value: number | undefined): number => (value === undefined || !Number.isFinite(value) ? 0 : Math.max(0, Math.round(value)))
+/** A token count off the wire: absent or not finite is 0, never negative or fractional. */
+export const count = (value: number | undefined): number => (value === undefined || !Number.isFinite(value) ? 0 : Math.max(0, Math.round(value)))
 
 /** OpenRouter's usage block, decoded; `upstream_inference_cost` is only added for BYOK, where `cost` excludes it. */
 export const usageOf = (usage: Usage): ProviderUsage => {
@@ -145,40 +146,41 @@ export const OpenRouter = Layer.effect(
       }
     }
 
-    const answerOf = (raw: Raw, ctx: ClassifyContext): Either.Either<ProviderAnswer, UpstreamError> => {
+    /** A 2xx answer's JSON and headers; a transport failure, an error status or an unreadable body as its upstream error. */
+    const jsonOf = (raw: Raw, ctx: ClassifyContext): Either.Either<{ readonly body: unknown; readonly headers: HeaderSource }, UpstreamError> => {
       if (raw._tag === "Thrown") return Either.left(fromTransport(raw.thrown, raw.timedOut, ctx))
       const json = parse(raw.body.toString("utf8"))
       if (raw.status < 200 || raw.status >= 300) return Either.left(fromErrorResponse(raw.status, raw.headers, Either.getOrUndefined(json), ctx))
-      if (Either.isLeft(json)) return Either.left(unreadable(json.left, ctx))
-      const data = decodeChatResponse(json.right)
+      return Either.match(json, { onLeft: (reason) => Either.left(unreadable(reason, ctx)), onRight: (body) => Either.right({ body, headers: raw.headers }) })
+    }
+
+    const answerOf = ({ body, headers }: { readonly body: unknown; readonly headers: HeaderSource }, ctx: ClassifyContext): Either.Either<ProviderAnswer, UpstreamError> => {
+      const data = decodeChatResponse(body)
       // Some OpenAI-compatible servers send no usage: tokens are then unknown and counted as 0.
       const usage = data.usage === undefined ? noUsage : usageOf(data.usage)
       return Either.map(
-        fromChatResponse(data, raw.headers, { ...usage, costSource: Option.isSome(usage.costUsd) ? "provider" : "unknown" }, ctx),
+        fromChatResponse(data, headers, { ...usage, costSource: Option.isSome(usage.costUsd) ? "provider" : "unknown" }, ctx),
         (answer): ProviderAnswer => ({
           ...answer,
-          ...servedBy(data, raw.headers, ctx),
+          ...servedBy(data, headers, ctx),
           usage,
-          rateLimit: rateLimitInfo(raw.headers, undefined, ctx.nowMs)
+          rateLimit: rateLimitInfo(headers, undefined, ctx.nowMs)
         })
       )
     }
 
     const complete = (request: ProviderRequest): Effect.Effect<ProviderAnswer, UpstreamError> =>
       Effect.clockWith((clock) =>
-        Effect.flatMap(send(completionRequest(requestBody(request)), capFor(request.maxTokens)), (raw) =>
-          answerOf(raw, { model: request.model, nowMs: clock.unsafeCurrentTimeMillis(), maxWaitMs: llm.retryMaxWaitMs, scrub }))
+        Effect.flatMap(send(completionRequest(requestBody(request)), capFor(request.maxTokens)), (raw) => {
+          const ctx: ClassifyContext = { model: request.model, nowMs: clock.unsafeCurrentTimeMillis(), maxWaitMs: llm.retryMaxWaitMs, scrub }
+          return Either.flatMap(jsonOf(raw, ctx), (answer) => answerOf(answer, ctx))
+        })
       )
 
     /** Classified as a completion's answer is: the key check's failures are upstream errors of the same kinds. */
     const keyInfo = Effect.clockWith((clock) =>
-      Effect.flatMap(send(keyRequest, keyAnswerCap), (raw): Effect.Effect<KeyInfo, UpstreamError> => {
-        const ctx: ClassifyContext = { model: "key", nowMs: clock.unsafeCurrentTimeMillis(), maxWaitMs: llm.retryMaxWaitMs, scrub }
-        if (raw._tag === "Thrown") return Effect.fail(fromTransport(raw.thrown, raw.timedOut, ctx))
-        const json = parse(raw.body.toString("utf8"))
-        if (raw.status < 200 || raw.status >= 300) return Effect.fail(fromErrorResponse(raw.status, raw.headers, Either.getOrUndefined(json), ctx))
-        return Either.match(json, { onLeft: (reason) => Effect.fail(unreadable(reason, ctx)), onRight: (body) => Effect.succeed(parseKeyInfo(body)) })
-      })
+      Effect.flatMap(send(keyRequest, keyAnswerCap), (raw) =>
+        Either.map(jsonOf(raw, { model: "key", nowMs: clock.unsafeCurrentTimeMillis(), maxWaitMs: llm.retryMaxWaitMs, scrub }), ({ body }) => parseKeyInfo(body)))
     )
 
     return CompletionProvider.of({ complete, keyInfo })
