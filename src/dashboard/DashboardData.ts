@@ -164,14 +164,16 @@ export const load = (queries: Effect.Effect.Success<typeof DashboardQueries.make
     const from = addDays(today, -(params.days - 1))
     const monthFrom = `${periodOf("monthly", now)}-01`
     const days = Arr.makeBy(params.days, (i) => addDays(from, i))
+    // Five reports show the same budgets: worked out (spend queries included) once per page.
+    const budgets = yield* Effect.cached(budgetStatus)
 
     const [todayReport, monthReport, periodByDay, periodByModel, periodByCaller, perDay, top, values, calls, counted, liveState, worst] = yield* Effect
       .all([
-        UsageHandlers.totals({ from: today, to: today, groupBy: "day" }, budgetStatus),
-        UsageHandlers.totals({ from: monthFrom, to: today, groupBy: "month" }, budgetStatus),
-        UsageHandlers.totals({ from, to: today, groupBy: "day" }, budgetStatus),
-        UsageHandlers.totals({ from, to: today, groupBy: "model" }, budgetStatus),
-        UsageHandlers.totals({ from, to: today, groupBy: "caller" }, budgetStatus),
+        UsageHandlers.totals({ from: today, to: today, groupBy: "day" }, budgets),
+        UsageHandlers.totals({ from: monthFrom, to: today, groupBy: "month" }, budgets),
+        UsageHandlers.totals({ from, to: today, groupBy: "day" }, budgets),
+        UsageHandlers.totals({ from, to: today, groupBy: "model" }, budgets),
+        UsageHandlers.totals({ from, to: today, groupBy: "caller" }, budgets),
         periodModelsByDay(from, today),
         Effect.mapError(queries.mostExpensive(from, today, 10), unavailable),
         Effect.mapError(queries.filterValues(from), unavailable),
