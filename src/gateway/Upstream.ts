@@ -1,4 +1,4 @@
-import { Clock, Context, Effect, Layer, Option, Redacted } from "effect"
+import { Clock, Context, Effect, FiberRef, Layer, Option, Redacted } from "effect"
 import type { Dispatcher } from "undici"
 import { Config } from "../Config.js"
 import type { UpstreamError } from "../domain/LlmError.js"
@@ -10,7 +10,8 @@ import { failure, fromStatus, timeoutCodes } from "../llm/ErrorClassifier.js"
 import { count } from "../llm/OpenRouter.js"
 import { decodeLoose, Generation } from "../llm/OpenRouterWire.js"
 import { Scrubber } from "../llm/Scrubber.js"
-import { UpstreamPool } from "../llm/UpstreamPool.js"
+import { UpstreamWritten } from "../llm/RateLimiter.js"
+import { UpstreamPool, type WrittenOptions } from "../llm/UpstreamPool.js"
 
 /** An answer whose status line and headers arrived; its body is read by whoever holds it. */
 export interface RawAnswer {
@@ -95,10 +96,15 @@ export class GatewayUpstream extends Context.Tag("GatewayUpstream")<GatewayUpstr
         Effect.map(Clock.currentTimeMillis, (nowMs) => ({ model, nowMs, maxWaitMs: llm.retryMaxWaitMs, scrub }))
 
       const chat = (body: string, model: string) =>
-        Effect.tryPromise({
-          try: (signal) => pool.request({ path: `${basePath}/chat/completions`, method: "POST", headers: postHeaders, body, signal }),
-          catch: (thrown) => transportError(thrown, model)
-        }).pipe(
+        FiberRef.getWith(UpstreamWritten, (onWritten) =>
+          Effect.tryPromise({
+            try: (signal) => {
+              const options: WrittenOptions = { path: `${basePath}/chat/completions`, method: "POST", headers: postHeaders, body, signal, onWritten }
+              return pool.request(options)
+            },
+            catch: (thrown) => transportError(thrown, model)
+          })
+        ).pipe(
           Effect.map((res): RawAnswer => ({ status: res.statusCode, headers: toHeaders(res.headers), body: res.body }))
         )
 

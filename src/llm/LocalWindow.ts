@@ -34,6 +34,8 @@ export class LocalWindow implements WindowStore {
 
   readonly began = (now: number) => Effect.sync(() => this.log.record(now))
 
+  readonly moved = (from: number, to: number) => this.log.move(from, to)
+
   // A pause is the dispatcher's; nothing else shares this window.
   readonly pause = () => Effect.void
 

@@ -1,4 +1,4 @@
-import { BigDecimal, Effect, Either, Layer, Option, Redacted } from "effect"
+import { BigDecimal, Effect, Either, FiberRef, Layer, Option, Redacted } from "effect"
 import { Config } from "../Config.js"
 import type { UpstreamError } from "../domain/LlmError.js"
 import { fromJsonNumber } from "../domain/Money.js"
@@ -9,7 +9,8 @@ import { CompletionProvider } from "./CompletionProvider.js"
 import { decodeLoose, KeyAnswer, Usage } from "./OpenRouterWire.js"
 import { Scrubber } from "./Scrubber.js"
 import { readCapped } from "./CappedRead.js"
-import { UpstreamPool } from "./UpstreamPool.js"
+import { UpstreamWritten } from "./RateLimiter.js"
+import { UpstreamPool, type WrittenOptions } from "./UpstreamPool.js"
 
 /** A token count off the wire: absent or not finite is 0, never negative or fractional. */
 export const count = (value: number | undefined): number => (value === undefined || !Number.isFinite(value) ? 0 : Math.max(0, Math.round(value)))
@@ -116,16 +117,20 @@ export const OpenRouter = Layer.effect(
     const completionRequest = (body: string) => ({ path: `${basePath}/chat/completions`, method: "POST" as const, headers, body })
     const keyRequest = { path: `${basePath}/key`, method: "GET" as const, headers: keyHeaders }
 
-    /** The call and the whole read under one deadline (OPENROUTER_TIMEOUT_MS); an interruption aborts it. */
+    /**
+     * The call and the whole read under one deadline (OPENROUTER_TIMEOUT_MS); an interruption aborts
+     * it. The limiter learns when the request reaches the wire (`UpstreamWritten`).
+     */
     const send = (request: ReturnType<typeof completionRequest> | typeof keyRequest, cap: number) =>
-      Effect.async<Raw>((resume) => {
+      FiberRef.getWith(UpstreamWritten, (onWritten) => Effect.async<Raw>((resume) => {
         const controller = new AbortController()
         let timedOut = false
         const timer = setTimeout(() => {
           timedOut = true
           controller.abort()
         }, openrouter.timeoutMs)
-        pool.request({ ...request, signal: controller.signal })
+        const options: WrittenOptions = { ...request, signal: controller.signal, onWritten }
+        pool.request(options)
           .then((res) => readCapped(res, cap).then((buffer): Raw => ({ _tag: "Response", status: res.statusCode, headers: res.headers, body: buffer })))
           .catch((thrown): Raw => ({ _tag: "Thrown", thrown, timedOut }))
           .then((raw) => {
@@ -136,7 +141,7 @@ export const OpenRouter = Layer.effect(
           clearTimeout(timer)
           controller.abort()
         })
-      })
+      }))
 
     const parse = (text: string): Either.Either<unknown, string> => {
       try {

@@ -1,4 +1,4 @@
-import { Context, Deferred, Effect, Layer, Metric, Option, Queue } from "effect"
+import { Context, Deferred, Effect, FiberRef, Layer, Metric, Option, Queue } from "effect"
 import type { Clock, Scope } from "effect"
 import { type AppConfig, Config } from "../Config.js"
 import type { Priority } from "../domain/Completion.js"
@@ -56,6 +56,15 @@ export interface RateLimiterOptions {
  */
 export const guardMs = (windowMs: number, marginMs: number) => Math.min(marginMs, windowMs * 0.02)
 
+/**
+ * Inside a permit, what the transport calls as the request is written to a connected socket. A
+ * start is counted as the permit begins; a request that then waits for a connection (a new TCP
+ * and TLS handshake, a busy pool) reaches upstream that much later, and the next window's calls,
+ * begun on time over warm connections, would land less than a window after it. Called later than
+ * a millisecond after the start, it moves the start to now.
+ */
+export const UpstreamWritten = FiberRef.unsafeMake<() => void>(() => undefined)
+
 /** How long a call is taken to last for the queue-full estimate until one has finished. */
 const assumedCallMs = 1_000
 
@@ -65,7 +74,8 @@ const currentMs = Effect.clockWith((clock) => Effect.sync(() => preciseMs(clock)
 
 const unshared: Admission = { waitMs: 0 }
 
-type Ticket = "started" | Waiter | RateLimitQueueFull
+/** A number: started at once, at that time. */
+type Ticket = number | Waiter | RateLimitQueueFull
 
 /**
  * Everything the dispatcher knows, in one object. It is changed only inside synchronous blocks
@@ -148,7 +158,7 @@ export const makeRateLimiter = (
           local.record(now)
           state.inFlight++
           Metrics.waitSeconds.unsafeUpdate(0, [])
-          return "started"
+          return now
         }
         // With a shared window even a caller that may start at once passes through the dispatcher's queue.
         if (ahead >= queueMax && !(!inProcess && waiting === 0 && free)) {
@@ -168,7 +178,7 @@ export const makeRateLimiter = (
         state.pending--
         Metrics.waitSeconds.unsafeUpdate((now - waiter.arrivedAt) / 1000, [])
         const admission = waiter.member === undefined ? unshared : { waitMs: 0, member: waiter.member }
-        return Effect.as(store.began(now, admission), now)
+        return Effect.as(store.began(now, admission), { admission, startedAt: now })
       })
 
     const release = (startedAt: number) =>
@@ -195,6 +205,19 @@ export const makeRateLimiter = (
         })
       )
 
+    /** The permit's effect, told where its start is counted (`UpstreamWritten`), then released. */
+    const run = <A, E, R>(effect: Effect.Effect<A, E, R>, startedAt: number, admission: Admission) =>
+      Effect.clockWith((clock) => {
+        let countedFrom = startedAt
+        const written = () => {
+          const now = preciseMs(clock)
+          if (now - countedFrom < 1) return
+          store.moved(countedFrom, now, admission)
+          countedFrom = now
+        }
+        return Effect.ensuring(Effect.locally(effect, UpstreamWritten, written), release(startedAt))
+      })
+
     const withPermit = <A, E, R>(
       effect: Effect.Effect<A, E, R>,
       owner?: string,
@@ -202,14 +225,12 @@ export const makeRateLimiter = (
     ): Effect.Effect<A, E | RateLimitQueueFull, R> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(enter(owner, priority), (ticket): Effect.Effect<A, E | RateLimitQueueFull, R> => {
-          if (ticket === "started") {
-            return Effect.flatMap(currentMs, (startedAt) => Effect.ensuring(restore(effect), release(startedAt)))
-          }
+          if (typeof ticket === "number") return run(restore(effect), ticket, unshared)
           if (ticket instanceof RateLimitQueueFull) return Effect.fail(ticket)
           return restore(Deferred.await(ticket.granted)).pipe(
             Effect.onInterrupt(() => cancel(ticket)),
             Effect.zipRight(begin(ticket)),
-            Effect.flatMap((startedAt) => Effect.ensuring(restore(effect), release(startedAt)))
+            Effect.flatMap(({ admission, startedAt }) => run(restore(effect), startedAt, admission))
           )
         })
       )

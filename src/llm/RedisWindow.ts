@@ -57,7 +57,8 @@ return 0
 /**
  * The call really began: move its start to now. Admission and beginning are apart by a reply and
  * a turn of the event loop, by a varying amount; counting the later time keeps the window true for
- * the calls as they begin, not as they were admitted.
+ * the calls as they begin, not as they were admitted. Run again when the request reaches the wire
+ * later still (see `UpstreamWritten`).
  */
 const beganScript = `
 local t = redis.call('TIME')
@@ -141,11 +142,18 @@ export const makeRedisWindow = (options: RedisWindowOptions, own: LocalWindow): 
         const member = admission.member
         return member === undefined ? Effect.void : Effect.asVoid(Effect.forkIn(Effect.ignore(call(() => scripts.startBegan(windowKey, member))), scope))
       })
+    const moved = (from: number, to: number, admission: Admission) => {
+      own.moved(from, to)
+      const member = admission.member
+      // Called from the transport's callback, outside any fiber: the client's promise is the edge here.
+      if (member !== undefined) scripts.startBegan(windowKey, member).catch(() => undefined)
+    }
     return {
       inProcess: false,
       mode: () => "redis",
       acquire,
       began,
+      moved,
       pause: (untilMs) => Effect.asVoid(call(() => scripts.sharedPause(pauseKey, Math.ceil(untilMs)))),
       resume: Effect.asVoid(call(() => client.del(pauseKey))),
       // Redis holds the other replicas' starts: as if the window were full from now on.

@@ -36,6 +36,18 @@ export class StartLog {
     }
   }
 
+  /**
+   * A start recorded at `from` really began at `to`, no earlier than any start kept: it leaves its
+   * place for the newest. One no longer kept (overwritten by newer ones) is recorded anew.
+   */
+  move(from: number, to: number): void {
+    let i = this.size - 1
+    while (i >= 0 && this.at(i) > from) i--
+    if (i < 0 || this.at(i) !== from) return this.record(to)
+    for (; i < this.size - 1; i++) this.ring[(this.head + i) % this.ring.length] = this.at(i + 1)
+    this.ring[(this.head + this.size - 1) % this.ring.length] = to
+  }
+
   /** The i-th kept start, 0 being the oldest. */
   private at(i: number): number {
     return this.ring[(this.head + i) % this.ring.length]!

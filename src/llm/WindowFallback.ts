@@ -66,6 +66,7 @@ export const withLocalFallback = (shared: RedisWindow, local: LocalWindow, optio
       mode: () => mode,
       acquire,
       began: (now, admission) => admission.member === undefined ? local.began(now) : shared.began(now, admission),
+      moved: (from, to, admission) => admission.member === undefined ? local.moved(from, to) : shared.moved(from, to, admission),
       pause: (untilMs) => logged(shared.pause(untilMs)),
       resume: logged(shared.resume),
       estimateMs: (now, position, rules, pausedUntil) =>

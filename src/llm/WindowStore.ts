@@ -22,6 +22,8 @@ export interface WindowStore<E = never> {
   readonly acquire: (now: number, rules: ReadonlyArray<WindowRule>, pending: number) => Effect.Effect<Admission, E>
   /** The admitted call began at `now`. */
   readonly began: (now: number, admission: Admission) => Effect.Effect<void>
+  /** The call that began at `from` reached the wire only at `to`: its start is counted from then. Synchronous: called from the transport. */
+  readonly moved: (from: number, to: number, admission: Admission) => void
   /** Holds the starts of everyone counting in this window until `untilMs` (Unix ms). */
   readonly pause: (untilMs: number) => Effect.Effect<void, E>
   /** Ends that pause early. */

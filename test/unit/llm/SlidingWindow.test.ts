@@ -153,4 +153,24 @@ describe("StartLog (the in-process sliding window) against a plain list of the n
     expect(kept()).toBe(40)
     expect(log.waitMs(20_000, [{ requests: 40, windowMs: 100 }])).toBe(19_960 + 100 - 20_000)
   })
+
+  it("a start moved to when it reached the wire holds the window from then, the others keeping their place", () => {
+    // 3 per 1000 ms, in a ring that has wrapped: starts at 10, 20, 30 kept.
+    const log = new StartLog(3)
+    for (const t of [0, 10, 20, 30]) log.record(t)
+    log.move(10, 300)
+    // Now 20, 30, 300: the next start waits for the one at 20, not 10, to leave.
+    expect(log.waitMs(300, [{ requests: 3, windowMs: 1_000 }])).toBe(1_020 - 300)
+    expect(log.waitMs(300, [{ requests: 1, windowMs: 1_000 }])).toBe(1_300 - 300)
+    expect(log.waitMs(300, [{ requests: 2, windowMs: 1_000 }])).toBe(1_030 - 300)
+  })
+
+  it("a start no longer kept, moved, is counted anew rather than lost", () => {
+    const log = new StartLog(2)
+    for (const t of [0, 10, 20]) log.record(t)
+    // The start at 0 was overwritten; at 500 it reached the wire: 20 and 500 are the newest two.
+    log.move(0, 500)
+    expect(log.waitMs(500, [{ requests: 2, windowMs: 1_000 }])).toBe(1_020 - 500)
+    expect(log.waitMs(500, [{ requests: 1, windowMs: 1_000 }])).toBe(1_500 - 500)
+  })
 })
