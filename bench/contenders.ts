@@ -25,7 +25,7 @@ export interface Contender {
 export const API_KEY = "sk-or-v1-bench-0123456789"
 
 export const startUpstream = async (latencyMs = 0) => {
-  const child = start("upstream", ["--import", "tsx", "bench/upstream.ts", `--latency-ms=${latencyMs}`])
+  const child = start("upstream", ["--expose-gc", "--import", "tsx", "bench/upstream.ts", `--latency-ms=${latencyMs}`])
   const { baseUrl } = (await child.nextLine()) as { baseUrl: string }
   return {
     child,

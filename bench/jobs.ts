@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import { pathToFileURL } from "node:url"
-import { busiestWindow } from "../test/support/SlidingWindow.js"
+import { busiestWindow, tightestSpan } from "../test/support/SlidingWindow.js"
 import { query } from "../test/reliability/support.js"
 import { API_KEY, serviceDatabase, startUpstream, type Upstream } from "./contenders.js"
 import { type Child, freePort, projectRoot, start, stop, waitForPort } from "./processes.js"
@@ -40,6 +40,8 @@ export interface JobsScenario {
   /** Ideal over the drain: the same, charged with the submission and the last answer as well. */
   readonly drainRatio: number
   readonly busiestSecond: number
+  /** The shortest span upstream holding one call more than the limit: above the window, the limit held, by this much. */
+  readonly tightestSpanMs: number
   readonly upstreamCalls: number
   readonly lost: number
   readonly calledTwice: number
@@ -133,6 +135,7 @@ const scenario = async (name: string, items: number, kill: boolean): Promise<Job
       rateUsed: idealMs / callSpanMs,
       drainRatio: idealMs / drainMs,
       busiestSecond: busiestWindow(arrivals, windowMs),
+      tightestSpanMs: tightestSpan(arrivals, limit + 1),
       upstreamCalls: calls.length,
       lost: items - (job.counts.summarized + job.counts.fallback),
       calledTwice: [...perRef.values()].filter((n) => n > 1).length,

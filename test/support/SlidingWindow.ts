@@ -9,3 +9,11 @@ export const busiestWindow = (timestamps: ReadonlyArray<number>, windowMs: numbe
   }
   return best
 }
+
+/** The shortest span from the first to the last of any `count` consecutive timestamps. */
+export const tightestSpan = (timestamps: ReadonlyArray<number>, count: number): number => {
+  const sorted = [...timestamps].sort((a, b) => a - b)
+  let best = Infinity
+  for (let i = count - 1; i < sorted.length; i++) best = Math.min(best, sorted[i]! - sorted[i - count + 1]!)
+  return best
+}
