@@ -9,6 +9,7 @@
  *            items called twice;
  *   killed:  the same with one replica SIGKILLed once half the items are done.
  * Run: npx tsx bench/jobs.ts [--quick] [--concurrency=N] (JOB_CONCURRENCY of each replica, default 32).
+ * The replicas log warnings; with BENCH_LOG_DIR set, their logs are kept there (see processes.ts).
  * A harness around child processes, so plain async code.
  */
 import { Effect } from "effect"
@@ -82,7 +83,7 @@ const replica = async (name: string, upstream: Upstream, databaseUrl: string) =>
       LLM_RATE_LIMIT_WINDOW_MS: String(windowMs),
       LLM_MAX_CONCURRENCY: "64",
       JOB_CONCURRENCY: concurrency,
-      LOG_LEVEL: "error",
+      LOG_LEVEL: "warning",
       HOST: "127.0.0.1",
       PORT: String(port)
     }
@@ -126,6 +127,12 @@ const scenario = async (name: string, items: number, kill: boolean): Promise<Job
     const idealMs = ((items - limit) / limit) * windowMs
     const arrivals = calls.map((c) => c.at)
     const callSpanMs = Math.max(...arrivals) - Math.min(...arrivals)
+    const twice = [...perRef.entries()].filter(([, n]) => n > 1).map(([ref]) => ref)
+    // Not expected without a kill: what the replicas said last is the evidence for whoever looks next.
+    if (twice.length > 0 && !kill) {
+      console.error(`[jobs] ${name}: ${twice.length} items called twice (${twice.slice(0, 5).join(", ")}, ...); the replicas' last lines:`)
+      for (const r of replicas) console.error(`--- replica ${r.name}\n${r.child.tail()}`)
+    }
     return {
       name,
       items,
@@ -138,7 +145,7 @@ const scenario = async (name: string, items: number, kill: boolean): Promise<Job
       tightestSpanMs: tightestSpan(arrivals, limit + 1),
       upstreamCalls: calls.length,
       lost: items - (job.counts.summarized + job.counts.fallback),
-      calledTwice: [...perRef.values()].filter((n) => n > 1).length,
+      calledTwice: twice.length,
       inFlightAtKill,
       perReplica: ["replica-a", "replica-b"].map((title) => calls.filter((c) => c.title === title).length)
     }

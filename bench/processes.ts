@@ -1,5 +1,9 @@
-/** Child processes for `bench/run.ts`: start, read JSON lines, wait for a port, stop. */
+/**
+ * Child processes for `bench/run.ts`: start, read JSON lines, wait for a port, stop. With
+ * `BENCH_LOG_DIR` set, every line a child prints is also kept in a file there, one per child.
+ */
 import { type ChildProcess, spawn } from "node:child_process"
+import { appendFileSync } from "node:fs"
 import { createServer, connect } from "node:net"
 import type { AddressInfo } from "node:net"
 import { createInterface } from "node:readline"
@@ -33,7 +37,10 @@ export const start = (
   const lines: Array<any> = []
   const waiting: Array<(line: any) => void> = []
   const tailLines: Array<string> = []
+  const logDir = process.env["BENCH_LOG_DIR"]
+  const logFile = logDir === undefined ? null : `${logDir}/${label.replace(/[^a-z0-9-]/gi, "_")}-${child.pid}.log`
   const keep = (line: string) => {
+    if (logFile !== null) appendFileSync(logFile, `${line}\n`)
     tailLines.push(line)
     if (tailLines.length > 30) tailLines.shift()
   }
