@@ -149,8 +149,8 @@ describe("summary jobs across processes", () => {
           const job = yield* until(jobOf(replicas[1]!.port, jobId), (j) => j.status === "done")
           expect(job.counts.summarized).toBe(30)
           const completions = emulator.calls.filter((c) => /jobref\d+q/.test(JSON.stringify(c.body)))
-          // The limiter counts permits; the emulator sees each call a little later (event loop, wire), as in the replicas test.
-          expect(busiestWindow(completions.map((c) => c.at), 1_000 - 150)).toBeLessThanOrEqual(5)
+          // Over a whole second, as upstream counts: the limiter's margin (20 ms) covers the way from start to arrival here.
+          expect(busiestWindow(completions.map((c) => c.at), 1_000)).toBeLessThanOrEqual(5)
           const byReplica = new Map<string, number>()
           for (const c of completions) byReplica.set(c.headers["x-title"] ?? "", (byReplica.get(c.headers["x-title"] ?? "") ?? 0) + 1)
           expect(byReplica.get("replica-a") ?? 0).toBeGreaterThan(0)
