@@ -6,15 +6,9 @@ import { OpenRouter } from "../../../src/llm/OpenRouter.js"
 import { Scrubber } from "../../../src/llm/Scrubber.js"
 import { UpstreamPool } from "../../../src/llm/UpstreamPool.js"
 import { makeEmulator } from "../../support/OpenRouterEmulator.js"
+import { providerRequest as request } from "../../support/ProviderRequest.js"
 import { configLayer } from "../../support/TestDatabase.js"
 
-const request = {
-  messages: [{ role: "user" as const, content: "Summarize: we keep your data 90 days." }],
-  model: "openai/gpt-4o-mini",
-  fallbackModels: [],
-  temperature: 0.7,
-  maxTokens: 100
-}
 
 describe("UpstreamPool", () => {
   it.scopedLive("the summaries' client and the gateway share one pool of connections, closed with its layer", () =>

@@ -11,15 +11,9 @@ import { makeEmulator } from "../../support/OpenRouterEmulator.js"
 import { rateLimiterUnder } from "../../support/RateLimiterLayer.js"
 import { redisSkipReason, redisTestUrl } from "../../support/Redis.js"
 import { busiestWindow } from "../../support/SlidingWindow.js"
+import { providerRequest as request } from "../../support/ProviderRequest.js"
 import { configLayer } from "../../support/TestDatabase.js"
 
-const request = {
-  messages: [{ role: "user" as const, content: "Summarize: we keep your data 90 days." }],
-  model: "openai/gpt-4o-mini",
-  fallbackModels: [],
-  temperature: 0.7,
-  maxTokens: 100
-}
 
 /** Each new connection takes this long to open, as a TLS handshake to a distant upstream does. */
 const handshakeMs = 300
