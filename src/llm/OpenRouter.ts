@@ -1,4 +1,5 @@
 import { BigDecimal, Effect, Either, FiberRef, Layer, Option, Redacted } from "effect"
+import type { Clock } from "effect"
 import { Config } from "../Config.js"
 import type { UpstreamError } from "../domain/LlmError.js"
 import { fromJsonNumber } from "../domain/Money.js"
@@ -86,6 +87,12 @@ const requestBody = (request: ProviderRequest) =>
  */
 export const derivedResponseCap = (maxTokens: number) => 1_048_576 + 64 * maxTokens
 
+/** A 2xx answer, its body parsed. */
+interface JsonAnswer {
+  readonly body: unknown
+  readonly headers: HeaderSource
+}
+
 /** What came back from one completion call, before it is read as an answer or an error. */
 type Raw =
   | { readonly _tag: "Response"; readonly status: number; readonly headers: HeaderSource; readonly body: Buffer }
@@ -151,15 +158,18 @@ export const OpenRouter = Layer.effect(
       }
     }
 
+    /** How an answer about `model`, arriving now, is classified. */
+    const contextOf = (model: string, clock: Clock.Clock): ClassifyContext => ({ model, nowMs: clock.unsafeCurrentTimeMillis(), maxWaitMs: llm.retryMaxWaitMs, scrub })
+
     /** A 2xx answer's JSON and headers; a transport failure, an error status or an unreadable body as its upstream error. */
-    const jsonOf = (raw: Raw, ctx: ClassifyContext): Either.Either<{ readonly body: unknown; readonly headers: HeaderSource }, UpstreamError> => {
+    const jsonOf = (raw: Raw, ctx: ClassifyContext): Either.Either<JsonAnswer, UpstreamError> => {
       if (raw._tag === "Thrown") return Either.left(fromTransport(raw.thrown, raw.timedOut, ctx))
       const json = parse(raw.body.toString("utf8"))
       if (raw.status < 200 || raw.status >= 300) return Either.left(fromErrorResponse(raw.status, raw.headers, Either.getOrUndefined(json), ctx))
       return Either.match(json, { onLeft: (reason) => Either.left(unreadable(reason, ctx)), onRight: (body) => Either.right({ body, headers: raw.headers }) })
     }
 
-    const answerOf = ({ body, headers }: { readonly body: unknown; readonly headers: HeaderSource }, ctx: ClassifyContext): Either.Either<ProviderAnswer, UpstreamError> => {
+    const answerOf = ({ body, headers }: JsonAnswer, ctx: ClassifyContext): Either.Either<ProviderAnswer, UpstreamError> => {
       const data = decodeChatResponse(body)
       // Some OpenAI-compatible servers send no usage: tokens are then unknown and counted as 0.
       const usage = data.usage === undefined ? noUsage : usageOf(data.usage)
@@ -177,7 +187,7 @@ export const OpenRouter = Layer.effect(
     const complete = (request: ProviderRequest): Effect.Effect<ProviderAnswer, UpstreamError> =>
       Effect.clockWith((clock) =>
         Effect.flatMap(send(completionRequest(requestBody(request)), capFor(request.maxTokens)), (raw) => {
-          const ctx: ClassifyContext = { model: request.model, nowMs: clock.unsafeCurrentTimeMillis(), maxWaitMs: llm.retryMaxWaitMs, scrub }
+          const ctx = contextOf(request.model, clock)
           return Either.flatMap(jsonOf(raw, ctx), (answer) => answerOf(answer, ctx))
         })
       )
@@ -185,7 +195,7 @@ export const OpenRouter = Layer.effect(
     /** Classified as a completion's answer is: the key check's failures are upstream errors of the same kinds. */
     const keyInfo = Effect.clockWith((clock) =>
       Effect.flatMap(send(keyRequest, keyAnswerCap), (raw) =>
-        Either.map(jsonOf(raw, { model: "key", nowMs: clock.unsafeCurrentTimeMillis(), maxWaitMs: llm.retryMaxWaitMs, scrub }), ({ body }) => parseKeyInfo(body)))
+        Either.map(jsonOf(raw, contextOf("key", clock)), ({ body }) => parseKeyInfo(body)))
     )
 
     return CompletionProvider.of({ complete, keyInfo })
